@@ -1,0 +1,155 @@
+"""End to end on a real `dagster dev` (webserver + daemon, SQLite instance from the repo's dagster.yaml).
+
+Everything goes through the webserver's GraphQL API as the UI sends it, and is asserted on
+the DuckDB file and on the run and check records Dagster keeps. One dagster dev serves the
+whole module; its schedule ticks every minute so the daemon's scheduled run happens meanwhile.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from sales_assets.checks import RULES
+
+from .dagster_dev import ASSETS, count_rows, running_dagster_dev, wait_for
+
+ROWS = 1000
+CONTRACT_CHECKS = {  # contract section 6: evaluated inline with every materialization of the day
+    "raw_sales": ["raw_sales_schema"],
+    "cleaned_sales": ["cleaned_sales_schema", "rows_accounted_for", "rejection_rate", "daily_volume"],
+    "sales_metrics": ["sales_metrics_schema", "revenue_reconciles"],
+}
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e_ui")
+    env = {"SALES_SYNTHETIC_ROWS": str(ROWS), "SALES_SCHEDULE_CRON": "* * * * *"}
+    with running_dagster_dev(tmp, env) as dev:
+        dev.warehouse = tmp / "warehouse.duckdb"
+        yield dev
+
+
+def assert_day_loaded(dev, day: str, rows: int = ROWS):
+    raw = count_rows(dev.warehouse, "raw_sales", day)
+    assert raw == rows, f"{day}: raw_sales holds {raw} rows, expected {rows}"
+    cleaned, rejected = count_rows(dev.warehouse, "cleaned_sales", day), count_rows(dev.warehouse, "rejected_sales", day)
+    assert cleaned + rejected == raw and 0 < rejected < raw, (day, cleaned, rejected)
+    assert count_rows(dev.warehouse, "sales_metrics", day) > 0, f"{day}: no sales_metrics rows"
+
+
+def check_results(dev, day: str, run_id: str) -> dict[str, str]:
+    """'asset:check' -> status of the check's execution for `day` in run `run_id`."""
+    out = {}
+    for asset, names in CONTRACT_CHECKS.items():
+        for name in names:
+            executions = [e for e in dev.check_executions(asset, name, partition=day) if e["runId"] == run_id]
+            assert len(executions) == 1, f"{asset}:{name} for {day} in run {run_id}: {executions}"
+            execution = executions[0]
+            assert execution["partition"] == day and execution["evaluation"]["partition"] == day, execution
+            out[f"{asset}:{name}"] = execution["status"]
+    return out
+
+
+def test_the_code_location_serves_the_contract(dev):
+    nodes = {n["assetKey"]["path"][0]: n for n in dev.asset_nodes()}
+    assert set(ASSETS) <= set(nodes)
+    for asset, names in CONTRACT_CHECKS.items():
+        declared = {c["name"] for c in nodes[asset]["assetChecksOrError"]["checks"]}
+        assert set(names) <= declared, (asset, declared)
+    assert "daily_sales_job" in nodes["sales_metrics"]["jobNames"]
+    schedule = dev.instigators()["schedules"]["daily_sales_schedule"]
+    assert schedule["scheduleState"]["status"] == "RUNNING", "the schedule is on by default"
+    assert schedule["cronSchedule"] == "* * * * *"
+
+
+def test_materialize_one_day_like_the_ui_button(dev):
+    day = "2024-03-01"
+    run_id = dev.materialize_partition(day)
+    run = dev.wait_run(run_id, timeout=180)
+    assert run["status"] == "SUCCESS", run
+    assert run["tags"]["dagster/partition"] == day
+    assert_day_loaded(dev, day)
+    statuses = check_results(dev, day, run_id)
+    assert set(statuses.values()) == {"SUCCEEDED"}, statuses
+
+    # Materializing the day again replaces its rows: no duplicates.
+    again = dev.wait_run(dev.materialize_partition(day), timeout=180)
+    assert again["status"] == "SUCCESS", again
+    assert_day_loaded(dev, day)
+
+
+def test_ui_backfill_of_ten_days_runs_each_day_with_its_own_checks(dev):
+    days = [(date(2024, 2, 1) + timedelta(days=i)).isoformat() for i in range(10)]
+    backfill_id = dev.launch_backfill(days)
+    backfill = dev.wait_backfill(backfill_id, timeout=420)
+    assert backfill["status"] == "COMPLETED_SUCCESS", backfill
+    assert backfill["numPartitions"] == 10
+
+    runs = dev.runs(tags={"dagster/backfill": backfill_id})
+    by_day = {}
+    for run in runs:
+        by_day.setdefault(run["tags"].get("dagster/partition"), []).append(run)
+    assert sorted(by_day) == days, f"one run per day tagged dagster/partition, got {sorted(by_day, key=str)}"
+    for day in days:
+        [run] = by_day[day]
+        assert run["status"] == "SUCCESS", run
+        assert_day_loaded(dev, day)
+        statuses = check_results(dev, day, run["runId"])
+        assert statuses["cleaned_sales:rejection_rate"] == "SUCCEEDED", (day, statuses)
+        assert set(statuses.values()) == {"SUCCEEDED"}, (day, statuses)
+
+
+def test_the_daemon_runs_the_schedule_for_the_day_that_just_ended(dev):
+    def scheduled_run():
+        runs = dev.runs(tags={"dagster/schedule_name": "daily_sales_schedule"})
+        return runs[-1] if runs else None
+
+    # The cron ticks every minute; the first tick after start-up launches the run.
+    run = wait_for("the daemon to launch daily_sales_schedule's run", scheduled_run, timeout=150, interval=3)
+    def tick_of_run():  # the tick records its run ids just after it submits the run
+        return [t for t in dev.schedule_ticks("daily_sales_schedule") if run["runId"] in t["runIds"]]
+
+    ticks = wait_for("the schedule tick that launched the run", tick_of_run, timeout=60, interval=2)
+    assert len(ticks) == 1, ticks
+    tick = ticks[0]
+    day = (datetime.fromtimestamp(tick["timestamp"], timezone.utc).date() - timedelta(days=1)).isoformat()
+    assert run["tags"]["dagster/partition"] == day, run["tags"]
+    done = dev.wait_run(run["runId"], timeout=180)
+    assert done["status"] == "SUCCESS", done
+    assert_day_loaded(dev, day)
+    # run_key = day: later ticks of the same day do not run it again.
+    assert len(dev.runs(tags={"dagster/schedule_name": "daily_sales_schedule", "dagster/partition": day})) == 1
+
+
+def test_headless_chromium_shows_the_asset_graph_and_checks(dev, chromium, artifacts, tmp_path):
+    dev.graphql("mutation { setNuxSeen }")  # what clicking "Skip" on the first-visit dialog does
+    browser = [
+        str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000", "--virtual-time-budget=15000",
+    ]
+
+    def page(path: str, *args: str) -> str:
+        done = subprocess.run([*browser, *args, f"{dev.url}{path}"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"chromium failed on {path}: {done.stderr[-2000:]}"
+        return done.stdout
+
+    screenshot = artifacts / "asset_graph.png"
+    screenshot.unlink(missing_ok=True)
+    page("/asset-groups", f"--screenshot={screenshot}")
+    print(f"asset graph screenshot: {screenshot}")
+    assert screenshot.stat().st_size > 20_000, "the screenshot is (nearly) blank"
+
+    graph = page("/asset-groups", "--dump-dom")
+    for asset in ASSETS:
+        assert asset in graph, f"{asset} is not on the asset graph page"
+    for asset in CONTRACT_CHECKS:
+        assert f'href="/assets/{asset}?view=checks"' in graph, f"{asset}'s asset checks are not on its graph node"
+        checks_page = page(f"/assets/{asset}?view=checks", "--dump-dom")
+        for name, rule in RULES.items():
+            if rule.asset == asset:
+                assert name in checks_page, f"check {name} is not on {asset}'s checks page"

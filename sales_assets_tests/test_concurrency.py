@@ -1,0 +1,161 @@
+"""Concurrency: runs that share one DuckDB file wait for each other instead of failing.
+
+DuckDB lets one process write a file at a time, and a process holding it open (even
+read-only) keeps writers out. Every warehouse connection of the pipeline waits with
+exponential backoff while the file is locked (warehouse.connect), up to
+SALES_LOCK_TIMEOUT_SECONDS, then fails with a message naming the file and the process
+holding it. These tests use real `dagster asset materialize` processes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterInstance
+
+REPO = Path(__file__).resolve().parent.parent
+ROWS = 5_000
+
+HOLDER = textwrap.dedent(
+    """
+    import duckdb, sys, time
+    database, read_only, seconds = sys.argv[1], sys.argv[2] == "ro", float(sys.argv[3])
+    connection = duckdb.connect(database, read_only=read_only)
+    connection.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
+    print("held", flush=True)
+    time.sleep(seconds)
+    connection.close()
+    print("released", time.time(), flush=True)
+    """
+)
+
+
+@pytest.fixture
+def env(tmp_path) -> dict:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # Create the instance's SQLite storage once, as a deployment does: several processes
+    # creating a fresh DAGSTER_HOME at the same moment race on its schema migration.
+    with DagsterInstance.from_config(str(home)):
+        pass
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "SALES_WAREHOUSE": str(tmp_path / "wh" / "warehouse.duckdb"),
+        "SALES_SYNTHETIC_ROWS": str(ROWS),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def materialize(env: dict, day: str) -> subprocess.Popen:
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.Popen(
+        [str(dagster), "asset", "materialize", "-m", "sales_assets.definitions", "--select", "*", "--partition", day],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    try:
+        output = process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output = process.communicate()[0]
+        pytest.fail("run did not finish in time:\n" + output[-3000:])
+    return process.returncode, output
+
+
+def finished_at(output: str) -> float:
+    """When the run logged RUN_SUCCESS (its log lines start with a second-resolution time)."""
+    line = next(line for line in output.splitlines() if "RUN_SUCCESS" in line)
+    return datetime.strptime(line[:25], "%Y-%m-%d %H:%M:%S %z").timestamp()
+
+
+def hold(database: str, mode: str, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, database, mode, str(seconds)], stdout=subprocess.PIPE, text=True)
+    line = holder.stdout.readline()
+    assert line.strip() == "held", line
+    return holder
+
+
+def day_is_whole(database: str, day: str) -> None:
+    """Every raw row of the day is in cleaned or rejected, and metrics add up to cleaned."""
+    with duckdb.connect(database, read_only=True) as connection:
+        one = lambda sql: connection.execute(sql, [day]).fetchone()[0]  # noqa: E731
+        raw = one("SELECT count(*) FROM sales.raw_sales WHERE partition_date = ?")
+        cleaned = one("SELECT count(*) FROM sales.cleaned_sales WHERE order_date = ?")
+        rejected = one("SELECT count(*) FROM sales.rejected_sales WHERE partition_date = ?")
+        orders = one("SELECT sum(orders) FROM sales.sales_metrics WHERE order_date = ?")
+    assert (raw, cleaned + rejected, orders) == (ROWS, ROWS, cleaned), day
+
+
+def test_four_days_at_once_against_one_file(env):
+    days = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"]
+    runs = {day: materialize(env, day) for day in days}
+    for day, process in runs.items():
+        code, output = finish(process)
+        assert code == 0, f"{day}:\n{output[-3000:]}"
+    for day in days:
+        day_is_whole(env["SALES_WAREHOUSE"], day)
+
+
+def test_a_run_waits_while_another_process_holds_the_file_for_20s(env, tmp_path):
+    """One file held read-only, another read-write, each for 20 s while a day runs on it."""
+    envs = {mode: {**env, "SALES_WAREHOUSE": str(tmp_path / mode / "warehouse.duckdb")} for mode in ("ro", "rw")}
+    for mode_env in envs.values():  # the day before, so the holders have a file to open
+        assert finish(materialize(mode_env, "2024-03-01"))[0] == 0
+    holders = {mode: hold(envs[mode]["SALES_WAREHOUSE"], mode, 20) for mode in envs}
+    runs = {mode: materialize(envs[mode], "2024-03-02") for mode in envs}
+    for mode in envs:
+        code, output = finish(runs[mode])
+        released = float(holders[mode].communicate(timeout=60)[0].split()[-1])
+        assert code == 0, f"{mode}:\n{output[-3000:]}"
+        # The run (about 10 s alone) could only write once the holder let go, 20 s in.
+        assert finished_at(output) >= int(released), mode
+        for day in ["2024-03-01", "2024-03-02"]:
+            day_is_whole(envs[mode]["SALES_WAREHOUSE"], day)
+
+
+def test_a_lock_held_past_the_timeout_fails_naming_the_holder(env):
+    Path(env["SALES_WAREHOUSE"]).parent.mkdir()
+    holder = hold(env["SALES_WAREHOUSE"], "rw", 120)
+    try:
+        code, output = finish(materialize({**env, "SALES_LOCK_TIMEOUT_SECONDS": "1"}, "2024-03-01"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code != 0
+    assert f"warehouse {env['SALES_WAREHOUSE']} is locked by another process: " in output
+    assert f"(PID {holder.pid}); waited 1s (SALES_LOCK_TIMEOUT_SECONDS)" in output
+    with duckdb.connect(env["SALES_WAREHOUSE"], read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0] == 0
+
+
+def test_the_readme_snapshot_recipe_copies_everything_and_releases_the_lock(tmp_path):
+    """The README's way to query without blocking the load, run as written (paths swapped)."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Query without blocking the nightly load"):]
+    recipe = section[section.index("```python") + len("```python"):]
+    recipe = recipe[: recipe.index("```")]
+    warehouse, snapshot = tmp_path / "warehouse.duckdb", tmp_path / "snapshot.duckdb"
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("CREATE SCHEMA sales; CREATE TABLE sales.raw_sales AS SELECT range AS x FROM range(1000)")
+    assert "'data/warehouse.duckdb'" in recipe and "'data/snapshot.duckdb'" in recipe
+    exec(recipe.replace("data/warehouse.duckdb", str(warehouse)).replace("data/snapshot.duckdb", str(snapshot)), {})
+
+    with duckdb.connect(str(snapshot), read_only=True) as connection:
+        assert connection.execute("SELECT count(*), sum(x) FROM sales.raw_sales").fetchone() == (1000, 499500)
+        # While the analyst sits in the snapshot, a writer in another process gets the warehouse.
+        writer = subprocess.run(
+            [sys.executable, "-c", f"import duckdb; duckdb.connect({str(warehouse)!r}).execute('CREATE TABLE t (x INT)')"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert writer.returncode == 0, writer.stderr

@@ -1,0 +1,176 @@
+"""The code location as users load it: names of the contract, and the CLIs of the README."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import AssetKey, DailyPartitionsDefinition, DefaultScheduleStatus
+
+from sales_assets.definitions import defs
+from sales_assets.settings import REPO_ROOT, SETTINGS
+from sales_assets.sources.synthetic import synthetic_day
+from sales_assets.transforms import clean_sales
+
+BIN = Path(sys.executable).parent
+ASSETS = {"raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics"}
+# contract section 6: check -> (asset, blocks downstream)
+CHECKS = {
+    "raw_sales_schema": ("raw_sales", True),
+    "cleaned_sales_schema": ("cleaned_sales", True),
+    "rows_accounted_for": ("cleaned_sales", True),
+    "rejection_rate": ("cleaned_sales", True),
+    "sales_metrics_schema": ("sales_metrics", True),
+    "revenue_reconciles": ("sales_metrics", True),
+    "daily_volume": ("cleaned_sales", False),
+}
+
+
+def test_assets_and_lineage():
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
+    parents = {k: {p.to_user_string() for p in graph.get(AssetKey(k)).parent_keys} for k in ASSETS}
+    assert parents == {
+        "raw_sales": set(),
+        "cleaned_sales": {"raw_sales"},
+        "rejected_sales": {"raw_sales"},
+        "sales_metrics": {"cleaned_sales"},
+    }
+    for key in ASSETS:
+        partitions = graph.get(AssetKey(key)).partitions_def
+        assert isinstance(partitions, DailyPartitionsDefinition)
+        assert partitions.timezone == "UTC"
+        assert partitions.start.date() == SETTINGS.start_date
+
+
+def test_checks_of_the_contract():
+    specs = {
+        spec.name: (spec.asset_key.to_user_string(), spec.blocking)
+        for assets_def in defs.resolve_asset_graph().assets_defs
+        for spec in assets_def.check_specs
+    }
+    assert {name: specs.get(name) for name in CHECKS} == CHECKS
+
+
+def test_job_and_schedule():
+    job = defs.resolve_job_def("daily_sales_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == ASSETS
+    assert isinstance(job.partitions_def, DailyPartitionsDefinition)
+    schedule = defs.resolve_schedule_def("daily_sales_schedule")
+    assert schedule.job_name == "daily_sales_job"
+    assert schedule.cron_schedule == SETTINGS.schedule_cron
+    assert schedule.execution_timezone == SETTINGS.timezone
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+
+
+def test_resources_follow_the_settings():
+    resources = defs.resources
+    assert resources["io_manager"].database == str(SETTINGS.warehouse)
+    assert resources["io_manager"].schema_ == "sales"
+    assert resources["source"].synthetic_rows == SETTINGS.synthetic_rows
+    assert resources["quality"].max_reject_rate == SETTINGS.max_reject_rate
+
+
+# -- the command lines of the README, as subprocesses (each ~3-5 s) --------------------------------
+
+def cli(args: list[str], tmp_path: Path, **env) -> subprocess.CompletedProcess:
+    """Run a console script of the venv from the repo root with a temporary home and warehouse."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SALES_")}
+    environment.update(DAGSTER_HOME=str(home), SALES_WAREHOUSE=str(tmp_path / "warehouse.duckdb"), **env)
+    return subprocess.run(
+        [str(BIN / args[0]), *args[1:]], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300
+    )
+
+
+def stored(tmp_path: Path) -> dict[str, int]:
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM sales.{table}").fetchone()[0]
+            for table in ("raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics")
+        }
+
+
+def expected_synthetic(day: str, rows: int) -> dict[str, int]:
+    cleaned, rejected = clean_sales(synthetic_day(date.fromisoformat(day), rows), date.fromisoformat(day))
+    metrics = cleaned.groupby(["product", "region"]).ngroups
+    return {"raw_sales": rows, "cleaned_sales": len(cleaned), "rejected_sales": len(rejected), "sales_metrics": metrics}
+
+
+def test_dagster_asset_materialize_on_the_embedded_defaults(tmp_path):
+    result = cli(["dagster", "asset", "materialize", "-m", "sales_assets.definitions", "--select", "*",
+                  "--partition", "2024-03-01"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stored(tmp_path) == expected_synthetic("2024-03-01", 5000)
+    assert "RUN_SUCCESS" in result.stderr + result.stdout
+
+
+def test_dg_check_defs_and_dg_launch(tmp_path):
+    check = cli(["dg", "check", "defs"], tmp_path)
+    assert check.returncode == 0, check.stderr[-3000:] + check.stdout[-3000:]
+    assert "All definitions loaded successfully" in check.stdout + check.stderr
+
+    launch = cli(["dg", "launch", "--assets", "*", "--partition", "2024-03-02"], tmp_path, SALES_SYNTHETIC_ROWS="300")
+    assert launch.returncode == 0, launch.stderr[-3000:] + launch.stdout[-3000:]
+    assert stored(tmp_path) == expected_synthetic("2024-03-02", 300)
+
+
+@pytest.mark.parametrize(("variable", "value"), [("SALES_LANDING_DIR", "/no/such/folder")])  # one subprocess is enough
+def test_bad_setting_reaches_the_user_of_the_cli(tmp_path, variable, value):
+    result = cli(["dagster", "definitions", "validate", "-m", "sales_assets.definitions"], tmp_path, **{variable: value})
+    assert result.returncode != 0
+    assert f"{variable}='{value}'" in result.stdout + result.stderr
+
+
+def test_dagster_asset_materialize_on_a_landing_folder(tmp_path):
+    """The README's CLI on a landing day mixing formats, schemas and dirty rows."""
+    from .test_landing import day_dir, rows, write
+
+    landing = tmp_path / "landing"
+    folder = day_dir(landing)
+    write(rows("c", 4, store=["1", "2", "3", "4"]), folder / "a.csv")
+    dirty = rows("p", 4, channel=["app", "", "web", "web"], discount=["0.5", "", "1.5", "0"])
+    dirty.loc[3, "order_ts"] = "2024-03-02T01:30:00+02:00"  # 2024-03-01 23:30 UTC: kept
+    dirty.loc[2, "order_id"] = "c-0"  # invalid discount comes first
+    write(dirty, folder / "b.parquet")
+    late = rows("j", 2)
+    late.loc[0, "order_id"] = "c-1"  # a later copy of c-1: duplicate
+    late.loc[0, "order_ts"] = "2024-03-01T23:00:00Z"
+    late.loc[1, "order_ts"] = "2024-03-01T23:30:00-02:00"  # 2024-03-02 01:30 UTC: wrong day
+    write(late, folder / "c.jsonl")
+    (folder / "_SUCCESS").write_text("")
+
+    result = cli(["dagster", "asset", "materialize", "-m", "sales_assets.definitions", "--select", "*",
+                  "--partition", "2024-03-01"], tmp_path, SALES_LANDING_DIR=str(landing), SALES_MAX_REJECT_RATE="0.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
+        cleaned = connection.execute(
+            "SELECT order_id, strftime(order_ts AT TIME ZONE 'UTC', '%H:%M'), channel, discount, amount, ticket_size "
+            "FROM sales.cleaned_sales ORDER BY order_id").fetchall()
+        rejected = connection.execute(
+            "SELECT source_file, source_row, reject_reason, reject_detail FROM sales.rejected_sales ORDER BY source_file").fetchall()
+        metrics = connection.execute("SELECT orders, units, revenue, avg_order_value, customers FROM sales.sales_metrics").fetchall()
+        raw = connection.execute("SELECT count(*), count(store) FROM sales.raw_sales").fetchone()
+    assert cleaned == [
+        ("c-0", "10:00", "unknown", 0.0, 21.0, "low"),
+        ("c-1", "11:00", "unknown", 0.0, 21.0, "low"),
+        ("c-2", "12:00", "unknown", 0.0, 21.0, "low"),
+        ("c-3", "13:00", "unknown", 0.0, 21.0, "low"),
+        ("p-0", "10:00", "app", 0.5, 10.5, "low"),
+        ("p-1", "11:00", "unknown", 0.0, 21.0, "low"),
+        ("p-3", "23:30", "web", 0.0, 21.0, "low"),
+    ]
+    assert rejected == [
+        ("2024-03-01/b.parquet", 3, "invalid_discount", "discount=1.5"),
+        ("2024-03-01/c.jsonl", 1, "duplicate_order_id", "first kept at 2024-03-01/a.csv:2"),
+        ("2024-03-01/c.jsonl", 2, "wrong_partition", "order_ts is on 2024-03-02"),
+    ]
+    assert metrics == [(7, 14, 136.5, 19.5, 4)]  # customers C0..C3 across files
+    assert raw == (10, 4)

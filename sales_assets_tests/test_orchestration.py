@@ -1,0 +1,395 @@
+"""The schedule, the landing-zone sensor, the run-failure alert and read retries, without `dagster dev`.
+
+Sensors are evaluated with Dagster's own context builders against real folders, a real
+temporary instance and a real HTTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, datetime, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from dagster import (
+    DagsterEventType,
+    DagsterRunStatus,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    Definitions,
+    SensorEvaluationContext,
+    build_run_status_sensor_context,
+    build_schedule_context,
+    build_sensor_context,
+)
+
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+from sales_assets import orchestration
+from sales_assets.alerts import AlertWebhook, post_alert
+from sales_assets.definitions import build_resources, defs
+from sales_assets.orchestration import daily_sales_job, daily_sales_schedule, landing_zone_sensor, run_failure_alert
+from sales_assets.resources import SalesSource
+from sales_assets.settings import SETTINGS
+from sales_assets.sources.synthetic import generate_orders
+
+# ---------------------------------------------------------------------------------------------
+# Schedule
+
+
+def _tick(moment: datetime):
+    context = build_schedule_context(scheduled_execution_time=moment, repository_def=defs.get_repository_def())
+    return daily_sales_schedule.evaluate_tick(context)
+
+
+@pytest.mark.parametrize(
+    "moment, day",
+    [
+        (datetime(2024, 3, 2, 6, 0, tzinfo=timezone.utc), "2024-03-01"),
+        # 01:00 in Auckland is still noon of the previous UTC day: that UTC day has not ended yet.
+        (datetime(2024, 3, 2, 1, 0, tzinfo=ZoneInfo("Pacific/Auckland")), "2024-02-29"),
+        # 23:30 in Los Angeles is already 07:30 UTC the next day.
+        (datetime(2024, 3, 1, 23, 30, tzinfo=ZoneInfo("America/Los_Angeles")), "2024-03-01"),
+    ],
+)
+def test_schedule_tick_requests_the_utc_day_that_has_just_ended(moment, day):
+    data = _tick(moment)
+    assert [(r.partition_key, r.run_key) for r in data.run_requests] == [(day, day)]
+
+
+def test_schedule_skips_before_the_first_day_and_is_on_by_default():
+    data = _tick(datetime(2023, 6, 1, 6, 0, tzinfo=timezone.utc))
+    assert not data.run_requests and "no complete day" in data.skip_message
+    assert daily_sales_schedule.default_status == DefaultScheduleStatus.RUNNING
+    assert daily_sales_schedule.job_name == "daily_sales_job"
+
+
+def test_schedule_takes_cron_and_timezone_from_settings(tmp_path):
+    """A code location loaded with SALES_SCHEDULE_CRON/SALES_TIMEZONE ticks at that local time."""
+    script = (
+        "from datetime import datetime; from zoneinfo import ZoneInfo\n"
+        "from dagster import build_schedule_context\n"
+        "from dagster._utils.schedules import cron_string_iterator\n"
+        "from sales_assets.definitions import defs\n"
+        "repo = defs.get_repository_def(); s = repo.get_schedule_def('daily_sales_schedule')\n"
+        "start = datetime(2024, 3, 1, 12, tzinfo=ZoneInfo('UTC')).timestamp()\n"
+        "first = next(cron_string_iterator(start, s.cron_schedule, s.execution_timezone))\n"
+        "data = s.evaluate_tick(build_schedule_context(scheduled_execution_time=first, repository_def=repo))\n"
+        "print(s.cron_schedule, s.execution_timezone, first.isoformat(), data.run_requests[0].partition_key)\n"
+    )
+    env = {**os.environ, "SALES_SCHEDULE_CRON": "30 1 * * *", "SALES_TIMEZONE": "Europe/Paris",
+           "SALES_WAREHOUSE": str(tmp_path / "w.duckdb")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # 01:30 in Paris on 2 March is 00:30 UTC: the UTC day 1 March has just ended.
+    assert out.stdout.split() == ["30", "1", "*", "*", "*", "Europe/Paris", "2024-03-02T01:30:00+01:00", "2024-03-01"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Landing zone sensor
+
+
+def _land(landing: Path, day: str, rows: int = 50, name: str = "orders.csv", seed: int = 0) -> Path:
+    folder = landing / day
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    generate_orders(date.fromisoformat(day), rows, seed=seed).to_csv(path, index=False)
+    return path
+
+
+def _evaluate(instance, landing: Path | None, cursor: str | None = None):
+    source = SalesSource(landing_dir=str(landing) if landing else None)
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, resources={"source": source}, repository_def=defs.get_repository_def()
+    )
+    return landing_zone_sensor.evaluate_tick(context)
+
+
+def _requests(data) -> list[tuple[str, str]]:
+    return [(r.partition_key, r.run_key) for r in data.run_requests]
+
+
+def test_new_day_folder_requests_that_day_once(instance, tmp_path):
+    landing = tmp_path / "landing"
+    _land(landing, "2024-03-01")
+    first = _evaluate(instance, landing)
+    assert [day for day, _ in _requests(first)] == ["2024-03-01"]
+    assert first.run_requests[0].job_name in (None, "daily_sales_job")
+    # Next tick with the cursor: nothing new.
+    again = _evaluate(instance, landing, first.cursor)
+    assert not again.run_requests and "no new or changed" in again.skip_message
+    # A fresh cursor (sensor reset) yields the very same run key, which Dagster deduplicates.
+    assert _requests(_evaluate(instance, landing)) == _requests(first)
+
+
+def test_changed_file_gets_a_new_run_key_and_markers_do_not(instance, tmp_path):
+    landing = tmp_path / "landing"
+    path = _land(landing, "2024-03-01")
+    first = _evaluate(instance, landing)
+    (day, key), = _requests(first)
+
+    (landing / "2024-03-01" / "_SUCCESS").touch()
+    (landing / "2024-03-01" / ".DS_Store").touch()
+    marker_tick = _evaluate(instance, landing, first.cursor)
+    assert _requests(marker_tick) in ([], [(day, key)])  # same key: deduplicated, never a second run
+
+    generate_orders(date(2024, 3, 1), 60, seed=1).to_csv(path, index=False)  # a corrected file, in place
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    corrected = _evaluate(instance, landing, marker_tick.cursor)
+    assert [d for d, _ in _requests(corrected)] == ["2024-03-01"]
+    assert _requests(corrected)[0][1] != key
+
+
+def test_invalid_folder_names_empty_folders_and_future_days_are_ignored(instance, tmp_path):
+    landing = tmp_path / "landing"
+    good = _land(tmp_path / "elsewhere", "2024-03-01")
+    for name in ["2024-13-01", "notes", "_tmp", ".hidden", "2023-12-31", "2024-3-01", "2024-03-01.old"]:
+        (landing / name).mkdir(parents=True)
+        (landing / name / "orders.csv").write_bytes(good.read_bytes())
+    (landing / "2024-03-02").mkdir()  # created, files not arrived yet
+    (landing / "README.txt").write_text("not a folder")
+    _land(landing, "2999-01-01")
+    data = _evaluate(instance, landing)
+    assert not data.run_requests
+    assert json.loads(data.cursor)["waiting"] == ["2999-01-01"]
+
+    _land(landing, "2024-03-02")  # its files arrive
+    assert [d for d, _ in _requests(_evaluate(instance, landing, data.cursor))] == ["2024-03-02"]
+
+
+def test_copies_keeping_old_modification_times_are_seen(instance, tmp_path):
+    """`tar x`, `cp -p`, `rsync -t` restore old mtimes; the sensor still sees the new folder."""
+    landing = tmp_path / "landing"
+    _land(landing, "2024-03-01")
+    first = _evaluate(instance, landing)
+    path = _land(tmp_path / "staging", "2024-03-02")
+    os.utime(path, ns=(0, 10**18))  # 2001
+    os.utime(path.parent, ns=(0, 10**18))
+    path.parent.rename(landing / "2024-03-02")
+    assert [d for d, _ in _requests(_evaluate(instance, landing, first.cursor))] == ["2024-03-02"]
+
+
+def test_waiting_day_runs_once_it_becomes_a_partition(instance, tmp_path):
+    landing = tmp_path / "landing"
+    _land(landing, "2024-03-01")
+    cursor = json.dumps({"since_ns": 2**62, "waiting": ["2024-03-01"]})  # seen earlier, as today's folder
+    assert [d for d, _ in _requests(_evaluate(instance, landing, cursor))] == ["2024-03-01"]
+
+
+def test_work_per_tick_is_bounded(instance, tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    for day in ["2024-03-01", "2024-03-02", "2024-03-03"]:
+        _land(landing, day)
+        time.sleep(0.05)  # past the file system's clock granularity: each folder has its own change time
+    monkeypatch.setattr(orchestration, "MAX_RUN_REQUESTS_PER_TICK", 2)
+    first = _evaluate(instance, landing)
+    second = _evaluate(instance, landing, first.cursor)
+    third = _evaluate(instance, landing, second.cursor)
+    assert [d for d, _ in _requests(first)] == ["2024-03-01", "2024-03-02"]
+    assert [d for d, _ in _requests(second)] == ["2024-03-03"]
+    assert not third.run_requests
+
+
+def test_waiting_day_cut_by_the_bound_is_not_lost(instance, tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    _land(landing, "2024-03-01")
+    time.sleep(0.05)
+    _land(landing, "2024-03-02")
+    monkeypatch.setattr(orchestration, "MAX_RUN_REQUESTS_PER_TICK", 1)
+    # Both folders were future days at the last tick, and nothing changed since.
+    first = _evaluate(instance, landing, json.dumps({"since_ns": 2**62, "waiting": ["2024-03-01", "2024-03-02"]}))
+    second = _evaluate(instance, landing, first.cursor)
+    assert [d for d, _ in _requests(first) + _requests(second)] == ["2024-03-01", "2024-03-02"]
+
+
+def test_sensor_without_landing_dir_skips_with_a_reason(instance):
+    data = _evaluate(instance, None)
+    assert not data.run_requests and "SALES_LANDING_DIR is not set" in data.skip_message
+    expected = DefaultSensorStatus.RUNNING if SETTINGS.landing_dir else DefaultSensorStatus.STOPPED
+    assert landing_zone_sensor.default_status == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Run failure alert
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        length = int(self.headers["Content-Length"])
+        type(self).bodies.append((self.path, self.headers["Content-Type"], json.loads(self.rfile.read(length))))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    _Receiver.bodies = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/T000/SECRET", _Receiver.bodies
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def _blocked_day_run(pipeline, day="2024-03-01"):
+    """daily_sales_job for a day whose rejection_rate check fails (no rejects allowed)."""
+    settings = pipeline.configure(synthetic_rows=500, max_reject_rate=0.0).settings
+    job = Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[daily_sales_job], resources=build_resources(settings)).resolve_job_def(
+        "daily_sales_job"
+    )
+    result = job.execute_in_process(partition_key=day, instance=pipeline.instance, raise_on_error=False)
+    assert not result.success
+    return pipeline.instance.get_run_by_id(result.run_id)
+
+
+def _failure_context(instance, run, url):
+    event = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)[0].dagster_event
+    return build_run_status_sensor_context(
+        sensor_name="run_failure_alert",
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"alerts": AlertWebhook(url=url, timeout_seconds=5)},
+    ).for_run_failure()
+
+
+def _alert_tick(instance, url, cursor=None):
+    """One evaluation of the sensor as the daemon does it: from the code location `sales_assets`,
+    read the instance's run failures after `cursor`."""
+    repository = defs.get_repository_def()
+    context = SensorEvaluationContext(
+        instance_ref=None,
+        instance=instance,
+        cursor=cursor,
+        repository_def=repository,
+        repository_name=repository.name,
+        resources={"alerts": AlertWebhook(url=url, timeout_seconds=5)},
+        code_location_origin=InProcessCodeLocationOrigin(
+            LoadableTargetOrigin(python_file=None, module_name="sales_assets.definitions"), location_name="sales_assets"
+        ),
+    )
+    run_failure_alert.evaluate_tick(context)
+    return context.cursor
+
+
+def test_failed_run_alert_arrives_as_json(pipeline, webhook):
+    url, bodies = webhook
+    cursor = _alert_tick(pipeline.instance, url)  # first tick: starts after the runs already there
+    run = _blocked_day_run(pipeline)  # executed in-process, as `sales-assets backfill` does
+    assert run.status == DagsterRunStatus.FAILURE
+    _alert_tick(pipeline.instance, url, cursor)
+    assert len(bodies) == 1
+    path, content_type, alert = bodies[0]
+    assert path == "/hooks/T000/SECRET" and content_type == "application/json"
+    assert alert["run_id"] == run.run_id and alert["job"] == "daily_sales_job" and alert["day"] == "2024-03-01"
+    assert alert["failed_steps"] == ["clean_sales"]
+    assert "cleaned_sales:rejection_rate" in alert["failed_checks"]
+    assert alert["error"].startswith("clean_sales: day 2024-03-01 blocked by failed check(s)")
+    assert "rejection_rate" in alert["error"]
+    assert "2024-03-01" in alert["text"] and run.run_id in alert["text"]
+
+
+def test_undeliverable_alert_is_logged_not_raised(pipeline, capsys):
+    with socket.socket() as probe:  # a port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hooks/T000/SECRET"
+    run = _blocked_day_run(pipeline)
+    capsys.readouterr()
+    run_failure_alert(_failure_context(pipeline.instance, run, url))  # must not raise
+    logged = capsys.readouterr().err  # the sensor's log (the daemon keeps it with the tick)
+    assert "not delivered" in logged and f"127.0.0.1:{port}/***" in logged and "SECRET" not in logged
+
+    problem = post_alert(url, {"run_id": run.run_id, "text": "x"}, timeout=2, attempts=1)
+    assert problem and f"127.0.0.1:{port}/***" in problem and "SECRET" not in problem
+    assert run.run_id in problem
+
+
+def test_alert_sensor_watches_the_code_location_and_is_on_by_default():
+    sensor = defs.get_repository_def().get_sensor_def("run_failure_alert")
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+
+
+# ---------------------------------------------------------------------------------------------
+# Retries of transient reads
+
+
+class FlakySource(SalesSource):
+    """The synthetic source behind a share that fails the first read with EIO."""
+
+    marker: str
+
+    def read_day(self, day):
+        if not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            raise OSError(errno.EIO, "Input/output error", "/mnt/share/landing")
+        return super().read_day(day)
+
+
+def _retries(instance, run_id) -> int:
+    return len(instance.all_logs(run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY))
+
+
+def test_transient_read_error_is_retried(pipeline, tmp_path):
+    settings = pipeline.configure(synthetic_rows=300).settings
+    resources = {**build_resources(settings), "source": FlakySource(synthetic_rows=300, marker=str(tmp_path / "failed-once"))}
+    job = Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[daily_sales_job], resources=resources).resolve_job_def("daily_sales_job")
+    result = job.execute_in_process(partition_key="2024-03-01", instance=pipeline.instance, raise_on_error=False)
+    assert result.success
+    assert _retries(pipeline.instance, result.run_id) == 1
+    assert pipeline.count("raw_sales", "2024-03-01") == 300
+
+
+def test_bad_landing_file_is_not_retried(pipeline, tmp_path):
+    landing = tmp_path / "landing"
+    folder = landing / "2024-03-01"
+    folder.mkdir(parents=True)
+    (folder / "orders.csv").write_text("order_id,product\n1,widget\n")
+    result = pipeline.configure(landing_dir=landing).run("2024-03-01")
+    assert not result.success
+    assert _retries(pipeline.instance, result.run_id) == 0
+    (failure,) = result.get_step_failure_events()
+    assert "orders.csv" in failure.step_failure_data.user_failure_data.description
+
+
+def test_transient_landing_read_error_is_retried(pipeline, tmp_path, monkeypatch):
+    """An EIO while reading a landing file is the share's fault, not the file's: retried."""
+    from sales_assets.sources import landing
+
+    folder = tmp_path / "landing" / "2024-03-01"
+    folder.mkdir(parents=True)
+    (folder / "orders.csv").write_text(
+        "order_id,order_ts,product,region,quantity,unit_price\n1,2024-03-01T10:00:00Z,widget,north,2,3.50\n"
+    )
+    real_read_csv, calls = landing._read_csv, []
+
+    def flaky_read_csv(path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real_read_csv(path)
+
+    monkeypatch.setattr(landing, "_read_csv", flaky_read_csv)
+    result = pipeline.configure(landing_dir=tmp_path / "landing").run("2024-03-01")
+    assert result.success
+    assert _retries(pipeline.instance, result.run_id) == 1
+    assert pipeline.count("cleaned_sales", "2024-03-01") == 1
