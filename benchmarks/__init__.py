@@ -1,0 +1,1 @@
+"""Benchmarks of the project against a hand-written pandas + DuckDB script (`python -m benchmarks`)."""

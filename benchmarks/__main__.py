@@ -1,0 +1,7 @@
+"""`python -m benchmarks`: see benchmarks/run.py."""
+
+import sys
+
+from .run import main
+
+sys.exit(main())
