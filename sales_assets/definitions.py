@@ -2,6 +2,7 @@
 
 import os
 
+import pyarrow as pa
 from dagster import Definitions, EnvVar, in_process_executor
 
 from .assets import clean_sales, raw_sales, sales_metrics
@@ -11,6 +12,11 @@ from .resources import QualityPolicy, SalesSource
 from .settings import SETTINGS, WAREHOUSE_SCHEMA
 from .table_checks import TABLE_CHECKS, sales_metrics_freshness_sensor
 from .warehouse import SalesWarehouseIOManager, Warehouse
+
+# Arrow's default allocator (jemalloc) keeps freed buffers for reuse, and a day's run frees
+# large transient text columns: with the system allocator the peak RSS of a 1M-row day is
+# ~100 MB lower at the same speed (measured by `python -m benchmarks`).
+pa.set_memory_pool(pa.system_memory_pool())
 
 
 def build_resources(settings=SETTINGS) -> dict:
