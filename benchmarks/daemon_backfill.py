@@ -5,8 +5,9 @@ each tagged `dagster/partition`), on a fresh DAGSTER_HOME configured from the re
 dagster.yaml, with the instance storage on SQLite (default) or on the PostgreSQL at
 127.0.0.1:5432 (a throwaway database, dropped afterwards). Beside it, the same backfill of a
 trivial one-asset daily code location (benchmarks/floor_location.py) gives Dagster's own floor.
+With `--cli STORAGE...`, the same days also go through `sales-assets backfill` on that storage.
 
-    .venv/bin/python benchmarks/daemon_backfill.py --days 365 --rows-per-day 10000 --storage sqlite postgres
+    .venv/bin/python benchmarks/daemon_backfill.py --days 365 --rows-per-day 10000 --storage sqlite postgres --cli postgres
 
 `run(days, rows_per_day, ...)` returns the figures as a dict (used by the other benchmarks).
 """
@@ -18,6 +19,7 @@ import json
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -141,6 +143,39 @@ def run(
     return figures
 
 
+def cli_run(days: int = 365, rows_per_day: int = 10000, storage: str = "sqlite", start: str = "2024-01-01",
+            base_yaml: Path | None = REPO_ROOT / "dagster.yaml", log=print) -> dict:
+    """The same days through `sales-assets backfill` on a fresh instance of that storage."""
+    workdir = Path(tempfile.mkdtemp(prefix="cli_backfill_"))
+    home = workdir / "dagster_home"
+    home.mkdir()
+    keys = _day_keys(date.fromisoformat(start), days)
+    with (postgres_database("sales_cli") if storage == "postgres" else _nothing()) as pg_storage:
+        (home / "dagster.yaml").write_text(instance_yaml(base_yaml, storage=pg_storage))
+        env = {**os.environ, "DAGSTER_HOME": str(home), "SALES_WAREHOUSE": str(workdir / "warehouse.duckdb"),
+               "SALES_SYNTHETIC_ROWS": str(rows_per_day), "SALES_START_DATE": start, "SALES_LANDING_DIR": "",
+               "SALES_ALERT_WEBHOOK_URL": ""}
+        command = [str(Path(sys.executable).with_name("sales-assets")), "backfill", keys[0], keys[-1]]
+        started, before = time.monotonic(), os.times()
+        done = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+        wall, after = time.monotonic() - started, os.times()
+    (workdir / "backfill.log").write_text(done.stdout + done.stderr)
+    figures = {
+        "location": "sales-assets backfill",
+        "storage": storage,
+        "days": days,
+        "rows_per_day": rows_per_day,
+        "exit_code": done.returncode,
+        "wall_seconds": round(wall, 1),
+        "seconds_per_day": round(wall / days, 2),
+        "cpu_seconds": round(after.children_user + after.children_system - before.children_user - before.children_system, 1),
+        "load_average_end": round(os.getloadavg()[0], 1),
+        "log": str(workdir / "backfill.log"),
+    }
+    log(json.dumps(figures), flush=True)
+    return figures
+
+
 @contextmanager
 def _nothing():
     yield None
@@ -154,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"])
     parser.add_argument("--no-floor", action="store_true", help="skip the trivial-location floor")
     parser.add_argument("--floor-only", action="store_true", help="measure only the floor")
+    parser.add_argument("--cli", nargs="*", choices=["sqlite", "postgres"], default=[], help="also run sales-assets backfill on these storages")
     parser.add_argument("--out", type=Path, default=RESULTS / "daemon_backfill.json")
     args = parser.parse_args(argv)
     # Stop dagster dev's process group on `kill` too, not only on Ctrl-C.
@@ -162,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for storage in args.storage:
-        row = {"storage": storage, "sales_assets": None, "floor": None}
+        row = {"storage": storage, "sales_assets": None, "floor": None, "cli": None}
         rows.append(row)
         if not args.floor_only:
             row["sales_assets"] = run(args.days, args.rows_per_day, storage, start=args.start)
@@ -170,9 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_floor:
             row["floor"] = run(args.days, args.rows_per_day, storage, floor=True, start=args.start)
             args.out.write_text(json.dumps(rows, indent=2))
+        if storage in args.cli:
+            row["cli"] = cli_run(args.days, args.rows_per_day, storage, start=args.start)
+            args.out.write_text(json.dumps(rows, indent=2))
 
     print(f"\nUI-style backfill of {args.days} days at {args.rows_per_day} rows/day (dagster dev + daemon, repo dagster.yaml)")
-    print(f"{'storage':9} {'sales_assets s':>14} {'floor s':>9} {'ratio':>6} {'s/day':>6} {'failed':>6} {'lock':>5}")
+    print(f"{'storage':9} {'sales_assets s':>14} {'floor s':>9} {'ratio':>6} {'s/day':>6} {'failed':>6} {'lock':>5} {'CLI backfill s':>14}")
     ok = True
     for row in rows:
         real, low = row["sales_assets"], row["floor"]
@@ -180,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{row['storage']:9} {real['wall_seconds'] if real else '-':>14} {low['wall_seconds'] if low else '-':>9} "
             f"{f'{ratio:.2f}' if ratio else '-':>6} {real['seconds_per_day'] if real else '-':>6} "
-            f"{real['runs_failed'] if real else '-':>6} {real['runs_failed_on_duckdb_lock'] if real else '-':>5}"
+            f"{real['runs_failed'] if real else '-':>6} {real['runs_failed_on_duckdb_lock'] if real else '-':>5} "
+            f"{row['cli']['wall_seconds'] if row['cli'] else '-':>14}"
         )
         ok &= bool(real is None or (real["runs_failed"] == 0 and real["every_day_one_run"]))
+        ok &= bool(row["cli"] is None or row["cli"]["exit_code"] == 0)
     print(f"figures: {args.out}")
     return 0 if ok else 1
 
