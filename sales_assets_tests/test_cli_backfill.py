@@ -50,7 +50,8 @@ def _rows(env: dict, table: str, column: str) -> dict[str, int]:
 
 def _runs(env: dict):
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        runs = instance.get_runs(RunsFilter(job_name="daily_sales_job"))
+        # the days' runs; the run of the completeness check after them has no day
+        runs = [r for r in instance.get_runs(RunsFilter(job_name="daily_sales_job")) if "dagster/partition" in r.tags]
         checks = {
             run.tags["dagster/partition"]: {
                 (e.dagster_event.event_specific_data.check_name, e.dagster_event.event_specific_data.passed)
@@ -76,6 +77,13 @@ def test_backfill_records_one_run_per_day_and_loads_every_day(env):
         assert all(passed for name, passed in checks[day] if name in CONTRACT_CHECKS), checks[day]
     assert _rows(env, "raw_sales", "partition_date") == {day: 400 for day in days}
     assert set(_rows(env, "sales_metrics", "order_date")) == set(days)
+    # completeness is evaluated once, after the days, in a run of its own that the backfill prints
+    assert all("sales_metrics_complete" not in {name for name, _ in checks[day]} for day in days)
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        (run,) = [r for r in instance.get_runs(RunsFilter(job_name="daily_sales_job")) if "dagster/partition" not in r.tags]
+        (evaluation,) = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    assert evaluation.dagster_event.event_specific_data.check_name == "sales_metrics_complete"
+    assert f"completeness (sales_metrics_complete): {evaluation.dagster_event.event_specific_data.description}" in done.stdout
 
 
 def test_a_blocked_day_fails_the_backfill_and_only_itself(env, tmp_path):
