@@ -144,15 +144,6 @@ def compare(expected: Path, actual: Path, tables=("cleaned_sales", "rejected_sal
     return counts
 
 
-def backfill_command(start: date, end: date) -> tuple[list[str], str]:
-    """`sales-assets backfill` when the CLI has it, else an in-process loop (labelled)."""
-    help_text = subprocess.run([str(BIN / "sales-assets"), "--help"], capture_output=True, text=True, cwd=REPO).stdout
-    if "backfill" in help_text:
-        return [str(BIN / "sales-assets"), "backfill", start.isoformat(), end.isoformat()], "sales-assets backfill START END"
-    return ([str(BIN / "python"), "-m", "benchmarks.inprocess", start.isoformat(), end.isoformat()],
-            "in-process loop of daily_sales_job (sales-assets backfill not available yet)")
-
-
 def daemon_backfill():
     """benchmarks/daemon_backfill.py's run(...) when it exists (written for the UI-style backfill)."""
     if not (REPO / "benchmarks" / "daemon_backfill.py").exists():
@@ -220,11 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         if "backfill" not in args.skip:
             landing = work / "landing-backfill"
             generate(landing, START, backfill_days, backfill_rows, args.format)
-            command, label = backfill_command(START, end)
+            command = [str(BIN / "sales-assets"), "backfill", START.isoformat(), end.isoformat()]
             backfill_group = [
                 Variant("backfill", "baseline script (loop in one process)", backfill_days * backfill_rows,
                         [python, "-m", "benchmarks.baseline", "--landing", str(landing), "--warehouse", "{warehouse}", START.isoformat(), end.isoformat()], landing=landing),
-                Variant("backfill", "command-line backfill", backfill_days * backfill_rows, command, dagster_home(work / "home-backfill"), landing, note=label),
+                Variant("backfill", "command-line backfill", backfill_days * backfill_rows, command, dagster_home(work / "home-backfill"), landing, note="sales-assets backfill START END"),
             ]
         report["settings"]["generate_seconds"] = round(time.perf_counter() - started, 1)
 
