@@ -80,21 +80,9 @@ def run(
     `floor=True` backfills the trivial location instead of sales_assets. `storage` is "sqlite"
     (files under DAGSTER_HOME) or "postgres" (a throwaway database on 127.0.0.1:5432)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="daemon_backfill_"))
-    home = workdir / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
     keys = _day_keys(date.fromisoformat(start), days)
-    db = postgres_database("sales_bench") if storage == "postgres" else _nothing()
-    with db as pg_storage:
-        (home / "dagster.yaml").write_text(instance_yaml(base_yaml, storage=pg_storage))
-        env = {
-            "SALES_WAREHOUSE": str(workdir / "warehouse.duckdb"),
-            "SALES_SYNTHETIC_ROWS": str(rows_per_day),
-            "SALES_START_DATE": start,
-            "SALES_LANDING_DIR": "",
-            "SALES_ALERT_WEBHOOK_URL": "",
-            # keep the daily schedule from adding a run to the measured window
-            "SALES_SCHEDULE_CRON": "0 6 1 1 *",
-        }
+    with _fresh_instance(workdir, storage, base_yaml, rows_per_day, start, "sales_bench") as (home, env):
+        env["SALES_SCHEDULE_CRON"] = "0 6 1 1 *"  # keep the daily schedule from adding a run to the measured window
         target = ["-f", str(FLOOR_LOCATION)] if floor else None
         dev = DagsterDev(home, env, target=target, log_path=workdir / "dagster_dev.log")
         dev.start()
@@ -147,17 +135,11 @@ def cli_run(days: int = 365, rows_per_day: int = 10000, storage: str = "sqlite",
             base_yaml: Path | None = REPO_ROOT / "dagster.yaml", log=print) -> dict:
     """The same days through `sales-assets backfill` on a fresh instance of that storage."""
     workdir = Path(tempfile.mkdtemp(prefix="cli_backfill_"))
-    home = workdir / "dagster_home"
-    home.mkdir()
     keys = _day_keys(date.fromisoformat(start), days)
-    with (postgres_database("sales_cli") if storage == "postgres" else _nothing()) as pg_storage:
-        (home / "dagster.yaml").write_text(instance_yaml(base_yaml, storage=pg_storage))
-        env = {**os.environ, "DAGSTER_HOME": str(home), "SALES_WAREHOUSE": str(workdir / "warehouse.duckdb"),
-               "SALES_SYNTHETIC_ROWS": str(rows_per_day), "SALES_START_DATE": start, "SALES_LANDING_DIR": "",
-               "SALES_ALERT_WEBHOOK_URL": ""}
+    with _fresh_instance(workdir, storage, base_yaml, rows_per_day, start, "sales_cli") as (home, env):
         command = [str(Path(sys.executable).with_name("sales-assets")), "backfill", keys[0], keys[-1]]
         started, before = time.monotonic(), os.times()
-        done = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+        done = subprocess.run(command, env={**os.environ, "DAGSTER_HOME": str(home), **env}, cwd=REPO_ROOT, capture_output=True, text=True)
         wall, after = time.monotonic() - started, os.times()
     (workdir / "backfill.log").write_text(done.stdout + done.stderr)
     figures = {
@@ -174,6 +156,23 @@ def cli_run(days: int = 365, rows_per_day: int = 10000, storage: str = "sqlite",
     }
     log(json.dumps(figures), flush=True)
     return figures
+
+
+@contextmanager
+def _fresh_instance(workdir: Path, storage: str, base_yaml: Path | None, rows_per_day: int, start: str, db_prefix: str):
+    """A new DAGSTER_HOME under `workdir` on `storage` (a throwaway PostgreSQL database, dropped
+    on exit, or SQLite files), and the SALES_* settings of a synthetic backfill: (home, env)."""
+    home = workdir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    with (postgres_database(db_prefix) if storage == "postgres" else _nothing()) as pg_storage:
+        (home / "dagster.yaml").write_text(instance_yaml(base_yaml, storage=pg_storage))
+        yield home, {
+            "SALES_WAREHOUSE": str(workdir / "warehouse.duckdb"),
+            "SALES_SYNTHETIC_ROWS": str(rows_per_day),
+            "SALES_START_DATE": start,
+            "SALES_LANDING_DIR": "",
+            "SALES_ALERT_WEBHOOK_URL": "",
+        }
 
 
 @contextmanager

@@ -2,9 +2,8 @@
 
 Scenarios (each variant is a fresh OS process; repeats alternate variants, median reported):
   day     one big day (1M rows): baseline script, `dagster asset materialize` CLI, in-process job
-  backfill  many small days (365 x 10k): baseline loop, `sales-assets backfill` (or an
-            in-process loop while that command does not exist), UI-style daemon backfill
-            when benchmarks/daemon_backfill.py exists
+  backfill  many small days (365 x 10k): baseline loop, `sales-assets backfill`, and a
+            UI-style daemon backfill of the first days (benchmarks/daemon_backfill.py)
   tiny    a 1k-row day with the CLI, beside a trivial one-asset job run the same way
 
 Peak RSS comes from the OS (wait4 rusage of each child process). The first repetition's
@@ -30,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib import metadata
 from pathlib import Path
+
+from benchmarks import daemon_backfill
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -144,15 +145,6 @@ def compare(expected: Path, actual: Path, tables=("cleaned_sales", "rejected_sal
     return counts
 
 
-def daemon_backfill():
-    """benchmarks/daemon_backfill.py's run(...) when it exists (written for the UI-style backfill)."""
-    if not (REPO / "benchmarks" / "daemon_backfill.py").exists():
-        return None
-    from benchmarks import daemon_backfill as module
-
-    return getattr(module, "run", None)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 100k-row day, 14 x 2k backfill, 2 repeats")
@@ -250,14 +242,11 @@ def main(argv: list[str] | None = None) -> int:
                 if rep == 0:
                     check(backfill_group)
             groups.append(backfill_group)
-            runner = daemon_backfill()
             ui_until = START + timedelta(days=ui_days - 1)
             ui = Variant("backfill-ui", f"UI-style backfill (dagster dev + daemon), {ui_days} days", ui_days * backfill_rows, [])
-            if runner is None:
-                ui.note = "not available yet: benchmarks/daemon_backfill.py does not exist"
-            elif ui_days:
+            if ui_days:
                 try:
-                    figures = runner(days=ui_days, rows_per_day=backfill_rows, storage="sqlite", start=START.isoformat(), workdir=work / "ui-backfill")
+                    figures = daemon_backfill.run(days=ui_days, rows_per_day=backfill_rows, storage="sqlite", start=START.isoformat(), workdir=work / "ui-backfill")
                     ui.runs.append({"seconds": figures["wall_seconds"], "cpu_seconds": None, "peak_rss_mb": None, "figures": {k: v for k, v in figures.items() if k != "instance_yaml"}})
                     ui.note = f"{figures['runs_succeeded']} of {figures['days']} runs succeeded; synthetic source"
                     report["equivalence"]["backfill: UI-style backfill (cleaned, metrics)"] = compare(
