@@ -16,9 +16,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sales_assets_tests.e2e.dagster_dev import instance_yaml, postgres_database  # noqa: E402
+
 CHILD = """
 import sys, time
 from dagster import DagsterInstance
@@ -33,24 +38,6 @@ with DagsterInstance.get() as instance:
     wall, cpu = (time.perf_counter() - wall) / days, (time.process_time() - cpu) / days
     print(f"{wall:.2f} {cpu:.2f} {len(instance.all_logs(result.run_id))}")
 """
-POSTGRES_YAML = """storage:
-  postgres:
-    postgres_db: {{username: postgres, password: "", hostname: 127.0.0.1, db_name: {db}, port: 5432, scheme: postgresql+psycopg2}}
-"""
-
-
-def postgres(statement: str) -> None:
-    """One statement outside a transaction (CREATE/DROP DATABASE) on the local server."""
-    import psycopg2
-
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    try:
-        connection.autocommit = True
-        connection.cursor().execute(statement)
-    finally:
-        connection.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_cost", description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=6)
@@ -70,12 +57,11 @@ def main(argv: list[str] | None = None) -> int:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
             env.update(DAGSTER_HOME=str(home), SALES_WAREHOUSE=str(work / f"{storage}.duckdb"), SALES_LANDING_DIR=str(landing),
                        SALES_START_DATE="2024-01-01", PYTHONPATH=str(REPO))
-            database = f"sales_run_cost_{os.getpid()}"
-            if storage == "postgres":
-                postgres(f"CREATE DATABASE {database}")
-                (home / "dagster.yaml").write_text(POSTGRES_YAML.format(db=database))
             try:
-                child = subprocess.run([sys.executable, "-c", CHILD, str(args.days)], env=env, cwd=REPO, capture_output=True, text=True)
+                with postgres_database("sales_run_cost") if storage == "postgres" else nullcontext() as pg_storage:
+                    if pg_storage:
+                        (home / "dagster.yaml").write_text(instance_yaml(None, storage=pg_storage))
+                    child = subprocess.run([sys.executable, "-c", CHILD, str(args.days)], env=env, cwd=REPO, capture_output=True, text=True)
                 if child.returncode:
                     raise RuntimeError(f"{storage}: runs failed:\n{child.stderr[-2000:]}")
                 out = child.stdout.split()
@@ -84,8 +70,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {label} | {out[0]} | {out[1]} | {out[2]} |", flush=True)
             finally:
                 shutil.rmtree(home, ignore_errors=True)
-                if storage == "postgres":
-                    postgres(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
