@@ -75,8 +75,12 @@ def read_day(landing: Path, day: date) -> pd.DataFrame:
         if path.name.startswith((".", "_")):
             continue
         frame = read_file(path)
-        frame["partition_date"] = pd.Series(day, index=frame.index, dtype=pd.ArrowDtype(pa.date32()))
-        frame["source_file"] = pd.Series(f"{day.isoformat()}/{path.name}", index=frame.index, dtype=TEXT)
+        frame["partition_date"] = pd.Series(
+            day, index=frame.index, dtype=pd.ArrowDtype(pa.date32())
+        )
+        frame["source_file"] = pd.Series(
+            f"{day.isoformat()}/{path.name}", index=frame.index, dtype=TEXT
+        )
         frame["source_row"] = np.arange(1, len(frame) + 1, dtype="int64")
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -94,7 +98,9 @@ def text(raw: pd.DataFrame, column: str) -> pd.Series:
 def parse_ts(values: pd.Series) -> pd.Series:
     """ISO-8601 text -> UTC; a naive value is UTC, an offset is subtracted per row."""
     parts = values.str.extract(ISO_TS).replace("", pd.NA)
-    naive = pd.to_datetime(parts["day"] + "T" + parts["time"].fillna("00:00"), format="ISO8601", errors="coerce")
+    naive = pd.to_datetime(
+        parts["day"] + "T" + parts["time"].fillna("00:00"), format="ISO8601", errors="coerce"
+    )
     tz = parts["tz"].str.replace(":", "")
     has_offset = tz.notna() & ~tz.isin(["Z", "z"])
     hours = pd.to_numeric(tz.str.slice(1, 3).where(has_offset), errors="coerce")
@@ -134,20 +140,35 @@ def clean(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     shown = lambda column: lambda hit: column + "=" + v[column][hit]  # noqa: E731
     reject("unparseable_timestamp", ts.isna(), shown("order_ts"))
     quantity = number(v["quantity"])
-    reject("invalid_quantity", ~((quantity > 0) & (quantity <= MAX_QUANTITY) & (quantity % 1 == 0)), shown("quantity"))
+    reject(
+        "invalid_quantity",
+        ~((quantity > 0) & (quantity <= MAX_QUANTITY) & (quantity % 1 == 0)),
+        shown("quantity"),
+    )
     price = number(v["unit_price"])
-    reject("invalid_unit_price", ~((price >= 0) & np.isfinite(price * quantity)), shown("unit_price"))
+    reject(
+        "invalid_unit_price", ~((price >= 0) & np.isfinite(price * quantity)), shown("unit_price")
+    )
     discount = number(v["discount"]).where(v["discount"].notna(), 0.0)
     reject("invalid_discount", ~((discount >= 0) & (discount < 1)), shown("discount"))
     start = pd.Timestamp(day, tz="UTC")
-    reject("wrong_partition", (ts < start) | (ts >= start + pd.Timedelta(days=1)), lambda hit: "order_ts is on " + ts[hit].dt.strftime("%Y-%m-%d"))
+    reject(
+        "wrong_partition",
+        (ts < start) | (ts >= start + pd.Timedelta(days=1)),
+        lambda hit: "order_ts is on " + ts[hit].dt.strftime("%Y-%m-%d"),
+    )
 
     # Duplicates: among rows still valid the earliest order_ts keeps the id; ties by file, then row.
-    keyed = pd.DataFrame({"order_id": v["order_id"], "ts": ts, "file": raw["source_file"], "row": raw["source_row"]})
+    keyed = pd.DataFrame(
+        {"order_id": v["order_id"], "ts": ts, "file": raw["source_file"], "row": raw["source_row"]}
+    )
     ranked = keyed[reason.isna()].sort_values(["ts", "file", "row"], kind="stable")
     later = ranked.duplicated("order_id", keep="first")
     first = ranked[~later]
-    where = pd.Series((first["file"].astype(str) + ":" + first["row"].astype(str)).to_numpy(), index=first["order_id"].to_numpy())
+    where = pd.Series(
+        (first["file"].astype(str) + ":" + first["row"].astype(str)).to_numpy(),
+        index=first["order_id"].to_numpy(),
+    )
     dup = pd.Series(False, index=raw.index)
     dup[ranked.index[later.to_numpy()]] = True
     reject("duplicate_order_id", dup, lambda hit: "first kept at " + v["order_id"][hit].map(where))
@@ -158,7 +179,10 @@ def clean(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
         {
             "order_id": v["order_id"],
             "order_ts": ts,
-            "order_date": pd.Series(pa.array(ts.dt.tz_localize(None).to_numpy().astype("datetime64[D]"), pa.date32()), dtype=pd.ArrowDtype(pa.date32())),
+            "order_date": pd.Series(
+                pa.array(ts.dt.tz_localize(None).to_numpy().astype("datetime64[D]"), pa.date32()),
+                dtype=pd.ArrowDtype(pa.date32()),
+            ),
             "customer_id": v["customer_id"],
             "product": v["product"],
             "region": v["region"],
@@ -167,10 +191,21 @@ def clean(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
             "unit_price": price,
             "discount": discount,
             "amount": amount,
-            "ticket_size": pd.cut(amount, [-np.inf, 100, 500, 1000, np.inf], labels=["low", "medium", "high", "very_high"]).astype(str).astype(TEXT),
+            "ticket_size": pd.cut(
+                amount,
+                [-np.inf, 100, 500, 1000, np.inf],
+                labels=["low", "medium", "high", "very_high"],
+            )
+            .astype(str)
+            .astype(TEXT),
         }
     )[ok].reset_index(drop=True)
-    rejected = pd.DataFrame({c: raw[c].astype(TEXT) if c in raw else pd.Series(pd.NA, index=raw.index, dtype=TEXT) for c in SOURCE})
+    rejected = pd.DataFrame(
+        {
+            c: raw[c].astype(TEXT) if c in raw else pd.Series(pd.NA, index=raw.index, dtype=TEXT)
+            for c in SOURCE
+        }
+    )
     rejected["reject_reason"] = reason.astype(TEXT)
     rejected["reject_detail"] = detail.astype(TEXT)
     rejected["partition_date"] = pd.Series(day, index=raw.index, dtype=pd.ArrowDtype(pa.date32()))
@@ -183,17 +218,40 @@ def metrics(cleaned: pd.DataFrame) -> pd.DataFrame:
     """One row per order_date x product x region."""
     out = (
         cleaned.groupby(["order_date", "product", "region"], sort=True, observed=True)
-        .agg(orders=("order_id", "size"), units=("quantity", "sum"), revenue=("amount", "sum"), customers=("customer_id", "nunique"))
+        .agg(
+            orders=("order_id", "size"),
+            units=("quantity", "sum"),
+            revenue=("amount", "sum"),
+            customers=("customer_id", "nunique"),
+        )
         .reset_index()
     )
-    out["orders"] = out["orders"].astype("int64")  # a size over arrow keys is arrow-typed, and arrow rounds differently
+    out["orders"] = out["orders"].astype(
+        "int64"
+    )  # a size over arrow keys is arrow-typed, and arrow rounds differently
     out["revenue"] = out["revenue"].round(2)
     out["avg_order_value"] = (out["revenue"] / out["orders"]).round(2)
-    return out[["order_date", "product", "region", "orders", "units", "revenue", "avg_order_value", "customers"]]
+    return out[
+        [
+            "order_date",
+            "product",
+            "region",
+            "orders",
+            "units",
+            "revenue",
+            "avg_order_value",
+            "customers",
+        ]
+    ]
 
 
 # --------------------------------------------------------------------------------- write
-TABLES = {"raw_sales": "partition_date", "cleaned_sales": "order_date", "rejected_sales": "partition_date", "sales_metrics": "order_date"}
+TABLES = {
+    "raw_sales": "partition_date",
+    "cleaned_sales": "order_date",
+    "rejected_sales": "partition_date",
+    "sales_metrics": "order_date",
+}
 
 
 def replace_day(connection, day: date, frames: dict[str, pd.DataFrame]) -> None:
@@ -203,7 +261,9 @@ def replace_day(connection, day: date, frames: dict[str, pd.DataFrame]) -> None:
         connection.execute("CREATE SCHEMA IF NOT EXISTS sales")
         for table, frame in frames.items():
             connection.register("frame", frame)
-            connection.execute(f"CREATE TABLE IF NOT EXISTS sales.{table} AS SELECT * FROM frame LIMIT 0")
+            connection.execute(
+                f"CREATE TABLE IF NOT EXISTS sales.{table} AS SELECT * FROM frame LIMIT 0"
+            )
             connection.execute(f"DELETE FROM sales.{table} WHERE {TABLES[table]} = ?", [day])
             connection.execute(f"INSERT INTO sales.{table} BY NAME SELECT * FROM frame")
             connection.unregister("frame")
@@ -222,13 +282,24 @@ def run_day(connection, landing: Path, day: date) -> dict[str, float]:
     seconds["clean"], started = time.perf_counter() - started, time.perf_counter()
     daily = metrics(cleaned)
     seconds["metrics"], started = time.perf_counter() - started, time.perf_counter()
-    replace_day(connection, day, {"raw_sales": raw, "cleaned_sales": cleaned, "rejected_sales": rejected, "sales_metrics": daily})
+    replace_day(
+        connection,
+        day,
+        {
+            "raw_sales": raw,
+            "cleaned_sales": cleaned,
+            "rejected_sales": rejected,
+            "sales_metrics": daily,
+        },
+    )
     seconds["write"] = time.perf_counter() - started
     return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.baseline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.baseline", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--landing", type=Path, required=True)
     parser.add_argument("--warehouse", required=True)
     parser.add_argument("start", type=date.fromisoformat)

@@ -39,21 +39,29 @@ def main(argv=None) -> int:
     raw = synthetic_day(DAY, args.rows)
     cleaned, rejected = transforms.clean_sales(raw, DAY)
     metrics = transforms.daily_metrics(cleaned)
-    history = pd.DataFrame({"order_date": pd.date_range("2024-02-23", periods=7), "rows": len(cleaned)})
+    history = pd.DataFrame(
+        {"order_date": pd.date_range("2024-02-23", periods=7), "rows": len(cleaned)}
+    )
     work = {
         "clean_sales (transform)": lambda: transforms.clean_sales(raw, DAY),
         "daily_metrics (transform)": lambda: transforms.daily_metrics(cleaned),
     }
     per_check = {
         "raw_sales_schema": lambda: checks.raw_schema(raw),
-        "cleaned_sales_schema": lambda: checks.pandera_check("cleaned_sales_schema", CleanedSales, cleaned),
+        "cleaned_sales_schema": lambda: checks.pandera_check(
+            "cleaned_sales_schema", CleanedSales, cleaned
+        ),
         "rows_accounted_for": lambda: checks.rows_accounted_for(raw, cleaned, rejected),
         "rejection_rate": lambda: checks.rejection_rate(len(raw), rejected, 0.10),
         "daily_volume": lambda: checks.daily_volume(len(cleaned), history),
-        "sales_metrics_schema": lambda: checks.pandera_check("sales_metrics_schema", SalesMetrics, metrics),
+        "sales_metrics_schema": lambda: checks.pandera_check(
+            "sales_metrics_schema", SalesMetrics, metrics
+        ),
         "revenue_reconciles": lambda: checks.revenue_reconciles(metrics, cleaned),
     }
-    print(f"{args.rows} raw rows, {len(cleaned)} cleaned, {len(rejected)} rejected, {len(metrics)} metrics rows")
+    print(
+        f"{args.rows} raw rows, {len(cleaned)} cleaned, {len(rejected)} rejected, {len(metrics)} metrics rows"
+    )
     total = 0.0
     for name, fn in per_check.items():
         seconds = best(fn, args.repeat)

@@ -81,8 +81,13 @@ def run(
     (files under DAGSTER_HOME) or "postgres" (a throwaway database on 127.0.0.1:5432)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="daemon_backfill_"))
     keys = _day_keys(date.fromisoformat(start), days)
-    with _fresh_instance(workdir, storage, base_yaml, rows_per_day, start, "sales_bench") as (home, env):
-        env["SALES_SCHEDULE_CRON"] = "0 6 1 1 *"  # keep the daily schedule from adding a run to the measured window
+    with _fresh_instance(workdir, storage, base_yaml, rows_per_day, start, "sales_bench") as (
+        home,
+        env,
+    ):
+        env["SALES_SCHEDULE_CRON"] = (
+            "0 6 1 1 *"  # keep the daily schedule from adding a run to the measured window
+        )
         target = ["-f", str(FLOOR_LOCATION)] if floor else None
         dev = DagsterDev(home, env, target=target, log_path=workdir / "dagster_dev.log")
         dev.start()
@@ -117,8 +122,11 @@ def run(
         "runs_failed_on_duckdb_lock": lock_failures,
         "every_day_one_run": partitions == keys,
         # runs' own span, without the backfill daemon's first and last iteration
-        "first_start_to_last_end_seconds": round(max(r["endTime"] for r in runs) - min(r["startTime"] for r in runs), 1)
-        if durations else None,
+        "first_start_to_last_end_seconds": round(
+            max(r["endTime"] for r in runs) - min(r["startTime"] for r in runs), 1
+        )
+        if durations
+        else None,
         "run_seconds_median": round(statistics.median(durations), 2) if durations else None,
         "run_seconds_max": round(max(durations), 2) if durations else None,
         "failures": failures,
@@ -127,19 +135,42 @@ def run(
         "dagster_dev_log": str(workdir / "dagster_dev.log"),
         "instance_yaml": (home / "dagster.yaml").read_text(),
     }
-    log(json.dumps({k: v for k, v in figures.items() if k not in ("failures", "instance_yaml")}), flush=True)
+    log(
+        json.dumps({k: v for k, v in figures.items() if k not in ("failures", "instance_yaml")}),
+        flush=True,
+    )
     return figures
 
 
-def cli_run(days: int = 365, rows_per_day: int = 10000, storage: str = "sqlite", start: str = "2024-01-01",
-            base_yaml: Path | None = REPO_ROOT / "dagster.yaml", log=print) -> dict:
+def cli_run(
+    days: int = 365,
+    rows_per_day: int = 10000,
+    storage: str = "sqlite",
+    start: str = "2024-01-01",
+    base_yaml: Path | None = REPO_ROOT / "dagster.yaml",
+    log=print,
+) -> dict:
     """The same days through `sales-assets backfill` on a fresh instance of that storage."""
     workdir = Path(tempfile.mkdtemp(prefix="cli_backfill_"))
     keys = _day_keys(date.fromisoformat(start), days)
-    with _fresh_instance(workdir, storage, base_yaml, rows_per_day, start, "sales_cli") as (home, env):
-        command = [str(Path(sys.executable).with_name("sales-assets")), "backfill", keys[0], keys[-1]]
+    with _fresh_instance(workdir, storage, base_yaml, rows_per_day, start, "sales_cli") as (
+        home,
+        env,
+    ):
+        command = [
+            str(Path(sys.executable).with_name("sales-assets")),
+            "backfill",
+            keys[0],
+            keys[-1],
+        ]
         started, before = time.monotonic(), os.times()
-        done = subprocess.run(command, env={**os.environ, "DAGSTER_HOME": str(home), **env}, cwd=REPO_ROOT, capture_output=True, text=True)
+        done = subprocess.run(
+            command,
+            env={**os.environ, "DAGSTER_HOME": str(home), **env},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
         wall, after = time.monotonic() - started, os.times()
     (workdir / "backfill.log").write_text(done.stdout + done.stderr)
     figures = {
@@ -150,7 +181,13 @@ def cli_run(days: int = 365, rows_per_day: int = 10000, storage: str = "sqlite",
         "exit_code": done.returncode,
         "wall_seconds": round(wall, 1),
         "seconds_per_day": round(wall / days, 2),
-        "cpu_seconds": round(after.children_user + after.children_system - before.children_user - before.children_system, 1),
+        "cpu_seconds": round(
+            after.children_user
+            + after.children_system
+            - before.children_user
+            - before.children_system,
+            1,
+        ),
         "load_average_end": round(os.getloadavg()[0], 1),
         "log": str(workdir / "backfill.log"),
     }
@@ -159,20 +196,30 @@ def cli_run(days: int = 365, rows_per_day: int = 10000, storage: str = "sqlite",
 
 
 @contextmanager
-def _fresh_instance(workdir: Path, storage: str, base_yaml: Path | None, rows_per_day: int, start: str, db_prefix: str):
+def _fresh_instance(
+    workdir: Path,
+    storage: str,
+    base_yaml: Path | None,
+    rows_per_day: int,
+    start: str,
+    db_prefix: str,
+):
     """A new DAGSTER_HOME under `workdir` on `storage` (a throwaway PostgreSQL database, dropped
     on exit, or SQLite files), and the SALES_* settings of a synthetic backfill: (home, env)."""
     home = workdir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    with (postgres_database(db_prefix) if storage == "postgres" else _nothing()) as pg_storage:
+    with postgres_database(db_prefix) if storage == "postgres" else _nothing() as pg_storage:
         (home / "dagster.yaml").write_text(instance_yaml(base_yaml, storage=pg_storage))
-        yield home, {
-            "SALES_WAREHOUSE": str(workdir / "warehouse.duckdb"),
-            "SALES_SYNTHETIC_ROWS": str(rows_per_day),
-            "SALES_START_DATE": start,
-            "SALES_LANDING_DIR": "",
-            "SALES_ALERT_WEBHOOK_URL": "",
-        }
+        yield (
+            home,
+            {
+                "SALES_WAREHOUSE": str(workdir / "warehouse.duckdb"),
+                "SALES_SYNTHETIC_ROWS": str(rows_per_day),
+                "SALES_START_DATE": start,
+                "SALES_LANDING_DIR": "",
+                "SALES_ALERT_WEBHOOK_URL": "",
+            },
+        )
 
 
 @contextmanager
@@ -185,10 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--rows-per-day", type=int, default=10000)
     parser.add_argument("--start", default="2024-01-01")
-    parser.add_argument("--storage", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"])
+    parser.add_argument(
+        "--storage", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"]
+    )
     parser.add_argument("--no-floor", action="store_true", help="skip the trivial-location floor")
     parser.add_argument("--floor-only", action="store_true", help="measure only the floor")
-    parser.add_argument("--cli", nargs="*", choices=["sqlite", "postgres"], default=[], help="also run sales-assets backfill on these storages")
+    parser.add_argument(
+        "--cli",
+        nargs="*",
+        choices=["sqlite", "postgres"],
+        default=[],
+        help="also run sales-assets backfill on these storages",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "daemon_backfill.json")
     args = parser.parse_args(argv)
     # Stop dagster dev's process group on `kill` too, not only on Ctrl-C.
@@ -209,8 +264,12 @@ def main(argv: list[str] | None = None) -> int:
             row["cli"] = cli_run(args.days, args.rows_per_day, storage, start=args.start)
             args.out.write_text(json.dumps(rows, indent=2))
 
-    print(f"\nUI-style backfill of {args.days} days at {args.rows_per_day} rows/day (dagster dev + daemon, repo dagster.yaml)")
-    print(f"{'storage':9} {'sales_assets s':>14} {'floor s':>9} {'ratio':>6} {'s/day':>6} {'failed':>6} {'lock':>5} {'CLI backfill s':>14}")
+    print(
+        f"\nUI-style backfill of {args.days} days at {args.rows_per_day} rows/day (dagster dev + daemon, repo dagster.yaml)"
+    )
+    print(
+        f"{'storage':9} {'sales_assets s':>14} {'floor s':>9} {'ratio':>6} {'s/day':>6} {'failed':>6} {'lock':>5} {'CLI backfill s':>14}"
+    )
     ok = True
     for row in rows:
         real, low = row["sales_assets"], row["floor"]

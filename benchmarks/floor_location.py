@@ -4,7 +4,13 @@ Used by benchmarks/daemon_backfill.py beside the real code location. Same partit
 same in-process executor as sales_assets, so the difference is the project's own work.
 """
 
-from dagster import DailyPartitionsDefinition, Definitions, MaterializeResult, asset, in_process_executor
+from dagster import (
+    DailyPartitionsDefinition,
+    Definitions,
+    MaterializeResult,
+    asset,
+    in_process_executor,
+)
 
 days = DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
 

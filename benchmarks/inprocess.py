@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     with DagsterInstance.get() as instance:
         day = start
         while day <= end:
-            result = job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False)
+            result = job.execute_in_process(
+                partition_key=day.isoformat(), instance=instance, raise_on_error=False
+            )
             if not result.success:
                 failed.append(day.isoformat())
             day += timedelta(days=1)

@@ -50,12 +50,32 @@ class Variant:
 
 
 def machine() -> dict:
-    memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-    versions = {p: metadata.version(p) for p in ("dagster", "dagster-duckdb-pandas", "pandas", "pyarrow", "duckdb", "pandera", "numpy")}
+    memory_kb = next(
+        int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")
+    )
+    versions = {
+        p: metadata.version(p)
+        for p in (
+            "dagster",
+            "dagster-duckdb-pandas",
+            "pandas",
+            "pyarrow",
+            "duckdb",
+            "pandera",
+            "numpy",
+        )
+    }
     return {
         "cores": os.cpu_count(),
         "memory_gib": round(memory_kb / 2**20, 1),
-        "cpu": next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor()),
+        "cpu": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in open("/proc/cpuinfo")
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        ),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
@@ -86,12 +106,18 @@ def timed(command: list[str], env: dict, log: Path) -> dict:
         tail = log.read_text()[-3000:]
         raise RuntimeError(f"{' '.join(command)} exited {process.returncode}; log {log}:\n{tail}")
     cpu = usage.ru_utime + usage.ru_stime  # of the child and the processes it waited for
-    return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "peak_rss_mb": round(usage_kb / 1024, 1)}
+    return {
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),
+        "peak_rss_mb": round(usage_kb / 1024, 1),
+    }
 
 
 def environment(variant: Variant, warehouse: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
-    env.update(SALES_WAREHOUSE=str(warehouse), SALES_START_DATE=START.isoformat(), PYTHONPATH=str(REPO))
+    env.update(
+        SALES_WAREHOUSE=str(warehouse), SALES_START_DATE=START.isoformat(), PYTHONPATH=str(REPO)
+    )
     if variant.landing:
         env["SALES_LANDING_DIR"] = str(variant.landing)
     if variant.home:
@@ -110,13 +136,33 @@ def dagster_home(path: Path) -> Path:
 def generate(landing: Path, start: date, days: int, rows: int, fmt: str) -> None:
     """Landing files written by the project's own generator command."""
     subprocess.run(
-        [str(BIN / "sales-assets"), "generate", "--start", start.isoformat(), "--days", str(days),
-         "--rows-per-day", str(rows), "--format", fmt, "--out", str(landing), "--quiet"],
-        check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+        [
+            str(BIN / "sales-assets"),
+            "generate",
+            "--start",
+            start.isoformat(),
+            "--days",
+            str(days),
+            "--rows-per-day",
+            str(rows),
+            "--format",
+            fmt,
+            "--out",
+            str(landing),
+            "--quiet",
+        ],
+        check=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
     )
 
 
-def compare(expected: Path, actual: Path, tables=("cleaned_sales", "rejected_sales", "sales_metrics"), until: date | None = None) -> dict:
+def compare(
+    expected: Path,
+    actual: Path,
+    tables=("cleaned_sales", "rejected_sales", "sales_metrics"),
+    until: date | None = None,
+) -> dict:
     """Row-for-row equality (EXCEPT ALL both ways) of the baseline's tables and the project's
     (the baseline's days up to `until` only, when given)."""
     import duckdb
@@ -126,10 +172,17 @@ def compare(expected: Path, actual: Path, tables=("cleaned_sales", "rejected_sal
         connection.execute(f"ATTACH '{expected}' AS expected (READ_ONLY)")
         connection.execute(f"ATTACH '{actual}' AS actual (READ_ONLY)")
         for table in tables:
-            columns = [r[0] for r in connection.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'expected' AND table_schema = 'sales' "
-                "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
-            if table == "rejected_sales":  # the baseline ships no extra landing columns; compare the contract's
+            columns = [
+                r[0]
+                for r in connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'expected' AND table_schema = 'sales' "
+                    "AND table_name = ? ORDER BY ordinal_position",
+                    [table],
+                ).fetchall()
+            ]
+            if (
+                table == "rejected_sales"
+            ):  # the baseline ships no extra landing columns; compare the contract's
                 columns = [c for c in columns if c != "reject_detail"] + ["reject_detail"]
             select = ", ".join(f'"{c}"' for c in columns)
             day_column = "partition_date" if table == "rejected_sales" else "order_date"
@@ -140,26 +193,55 @@ def compare(expected: Path, actual: Path, tables=("cleaned_sales", "rejected_sal
                 f"       (SELECT count(*) FROM expected.sales.{table}{where})"
             ).fetchone()
             if diff[0] or diff[1]:
-                raise AssertionError(f"{table}: {diff[0]} baseline rows missing from {actual}, {diff[1]} extra rows")
+                raise AssertionError(
+                    f"{table}: {diff[0]} baseline rows missing from {actual}, {diff[1]} extra rows"
+                )
             counts[table] = diff[2]
     return counts
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 100k-row day, 14 x 2k backfill, 2 repeats")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 100k-row day, 14 x 2k backfill, 2 repeats"
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
-    parser.add_argument("--repeats", type=int, help="repeats of the day and tiny scenarios (default 3)")
-    parser.add_argument("--backfill-repeats", type=int, help="repeats of each Dagster backfill (default 1: they dominate)")
+    parser.add_argument(
+        "--repeats", type=int, help="repeats of the day and tiny scenarios (default 3)"
+    )
+    parser.add_argument(
+        "--backfill-repeats",
+        type=int,
+        help="repeats of each Dagster backfill (default 1: they dominate)",
+    )
     parser.add_argument("--day-rows", type=int, help="rows of the big day (default 1,000,000)")
     parser.add_argument("--backfill-days", type=int, help="days of the backfill (default 365)")
     parser.add_argument("--backfill-rows", type=int, help="rows per backfill day (default 10,000)")
-    parser.add_argument("--ui-backfill-days", type=int, help="days of the UI-style daemon backfill (default 14, 0 = skip): "
-                        "each day is a run worker process, so 365 days take far beyond the time budget "
-                        "(benchmarks/daemon_backfill.py measures them, with Dagster's floor beside)")
-    parser.add_argument("--format", default="csv", choices=["csv", "parquet"], help="landing file format (default csv)")
-    parser.add_argument("--skip", action="append", default=[], choices=["day", "backfill", "tiny"], help="leave a scenario out")
-    parser.add_argument("--workdir", type=Path, help="keep data here (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--ui-backfill-days",
+        type=int,
+        help="days of the UI-style daemon backfill (default 14, 0 = skip): "
+        "each day is a run worker process, so 365 days take far beyond the time budget "
+        "(benchmarks/daemon_backfill.py measures them, with Dagster's floor beside)",
+    )
+    parser.add_argument(
+        "--format",
+        default="csv",
+        choices=["csv", "parquet"],
+        help="landing file format (default csv)",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=["day", "backfill", "tiny"],
+        help="leave a scenario out",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="keep data here (default: a temporary folder, removed)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (2 if quick else 3)
@@ -167,19 +249,37 @@ def main(argv: list[str] | None = None) -> int:
     day_rows = args.day_rows or (100_000 if quick else 1_000_000)
     backfill_days = args.backfill_days or (14 if quick else 365)
     backfill_rows = args.backfill_rows or (2_000 if quick else 10_000)
-    ui_days = min(backfill_days, args.ui_backfill_days if args.ui_backfill_days is not None else (7 if quick else 14))
+    ui_days = min(
+        backfill_days,
+        args.ui_backfill_days if args.ui_backfill_days is not None else (7 if quick else 14),
+    )
     tiny_rows = 1_000
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sales-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    report = {"machine": machine(), "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "settings": {"repeats": repeats, "backfill_repeats": backfill_repeats, "day_rows": day_rows,
-                           "backfill_days": backfill_days, "backfill_rows": backfill_rows, "ui_backfill_days": ui_days, "tiny_rows": tiny_rows,
-                           "format": args.format}, "results": [], "equivalence": {}}
+    report = {
+        "machine": machine(),
+        "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "settings": {
+            "repeats": repeats,
+            "backfill_repeats": backfill_repeats,
+            "day_rows": day_rows,
+            "backfill_days": backfill_days,
+            "backfill_rows": backfill_rows,
+            "ui_backfill_days": ui_days,
+            "tiny_rows": tiny_rows,
+            "format": args.format,
+        },
+        "results": [],
+        "equivalence": {},
+    }
     try:
         python, dagster = str(BIN / "python"), str(BIN / "dagster")
-        materialize = lambda day: [dagster, "asset", "materialize", "-m", "sales_assets.definitions", "--select", "*", "--partition", day.isoformat()]  # noqa: E731
+
+        def materialize(day):
+            command = [dagster, "asset", "materialize", "-m", "sales_assets.definitions"]
+            return command + ["--select", "*", "--partition", day.isoformat()]
 
         day = date(2024, 3, 1)
         end = START + timedelta(days=backfill_days - 1)
@@ -187,27 +287,106 @@ def main(argv: list[str] | None = None) -> int:
         if "day" not in args.skip:
             landing = work / "landing-day"
             generate(landing, day, 1, day_rows, args.format)
-            groups.append([
-                Variant("day", "baseline script", day_rows, [python, "-m", "benchmarks.baseline", "--landing", str(landing), "--warehouse", "{warehouse}", day.isoformat()], landing=landing),
-                Variant("day", "dagster asset materialize (CLI)", day_rows, materialize(day), dagster_home(work / "home-day-cli"), landing),
-                Variant("day", "in-process job", day_rows, [python, "-m", "benchmarks.inprocess", day.isoformat()], dagster_home(work / "home-day-inproc"), landing),
-            ])
+            groups.append(
+                [
+                    Variant(
+                        "day",
+                        "baseline script",
+                        day_rows,
+                        [
+                            python,
+                            "-m",
+                            "benchmarks.baseline",
+                            "--landing",
+                            str(landing),
+                            "--warehouse",
+                            "{warehouse}",
+                            day.isoformat(),
+                        ],
+                        landing=landing,
+                    ),
+                    Variant(
+                        "day",
+                        "dagster asset materialize (CLI)",
+                        day_rows,
+                        materialize(day),
+                        dagster_home(work / "home-day-cli"),
+                        landing,
+                    ),
+                    Variant(
+                        "day",
+                        "in-process job",
+                        day_rows,
+                        [python, "-m", "benchmarks.inprocess", day.isoformat()],
+                        dagster_home(work / "home-day-inproc"),
+                        landing,
+                    ),
+                ]
+            )
         if "tiny" not in args.skip:
             landing = work / "landing-tiny"
             generate(landing, day, 1, tiny_rows, args.format)
-            groups.append([
-                Variant("tiny", "trivial one-asset job (CLI)", 1, [dagster, "asset", "materialize", "-m", "benchmarks.trivial", "--select", "*", "--partition", day.isoformat()], dagster_home(work / "home-trivial")),
-                Variant("tiny", "dagster asset materialize (CLI)", tiny_rows, materialize(day), dagster_home(work / "home-tiny"), landing),
-            ])
+            groups.append(
+                [
+                    Variant(
+                        "tiny",
+                        "trivial one-asset job (CLI)",
+                        1,
+                        [
+                            dagster,
+                            "asset",
+                            "materialize",
+                            "-m",
+                            "benchmarks.trivial",
+                            "--select",
+                            "*",
+                            "--partition",
+                            day.isoformat(),
+                        ],
+                        dagster_home(work / "home-trivial"),
+                    ),
+                    Variant(
+                        "tiny",
+                        "dagster asset materialize (CLI)",
+                        tiny_rows,
+                        materialize(day),
+                        dagster_home(work / "home-tiny"),
+                        landing,
+                    ),
+                ]
+            )
         backfill_group: list[Variant] = []
         if "backfill" not in args.skip:
             landing = work / "landing-backfill"
             generate(landing, START, backfill_days, backfill_rows, args.format)
             command = [str(BIN / "sales-assets"), "backfill", START.isoformat(), end.isoformat()]
             backfill_group = [
-                Variant("backfill", "baseline script (loop in one process)", backfill_days * backfill_rows,
-                        [python, "-m", "benchmarks.baseline", "--landing", str(landing), "--warehouse", "{warehouse}", START.isoformat(), end.isoformat()], landing=landing),
-                Variant("backfill", "command-line backfill", backfill_days * backfill_rows, command, dagster_home(work / "home-backfill"), landing, note="sales-assets backfill START END"),
+                Variant(
+                    "backfill",
+                    "baseline script (loop in one process)",
+                    backfill_days * backfill_rows,
+                    [
+                        python,
+                        "-m",
+                        "benchmarks.baseline",
+                        "--landing",
+                        str(landing),
+                        "--warehouse",
+                        "{warehouse}",
+                        START.isoformat(),
+                        end.isoformat(),
+                    ],
+                    landing=landing,
+                ),
+                Variant(
+                    "backfill",
+                    "command-line backfill",
+                    backfill_days * backfill_rows,
+                    command,
+                    dagster_home(work / "home-backfill"),
+                    landing,
+                    note="sales-assets backfill START END",
+                ),
             ]
         report["settings"]["generate_seconds"] = round(time.perf_counter() - started, 1)
 
@@ -219,18 +398,23 @@ def main(argv: list[str] | None = None) -> int:
             result = timed(command, environment(variant, warehouse), log)
             result["warehouse"] = str(warehouse)
             variant.runs.append(result)
-            print(f"  {variant.scenario:8} {variant.name:40} run {rep + 1}: {result['seconds']:8.2f} s wall {result['cpu_seconds']:8.2f} s cpu {result['peak_rss_mb']:7.0f} MB", flush=True)
+            print(
+                f"  {variant.scenario:8} {variant.name:40} run {rep + 1}: {result['seconds']:8.2f} s wall {result['cpu_seconds']:8.2f} s cpu {result['peak_rss_mb']:7.0f} MB",
+                flush=True,
+            )
 
         def check(group: list[Variant]) -> None:
             baseline = group[0]
             for variant in group[1:]:
                 if variant.scenario != "tiny":
-                    report["equivalence"][f"{variant.scenario}: {variant.name}"] = compare(Path(baseline.runs[0]["warehouse"]), Path(variant.runs[0]["warehouse"]))
+                    report["equivalence"][f"{variant.scenario}: {variant.name}"] = compare(
+                        Path(baseline.runs[0]["warehouse"]), Path(variant.runs[0]["warehouse"])
+                    )
 
         # Alternate: each repeat runs every variant once, rotating who goes first.
         for group in groups:
             for rep in range(repeats):
-                for variant in group[rep % len(group):] + group[: rep % len(group)]:
+                for variant in group[rep % len(group) :] + group[: rep % len(group)]:
                     execute(variant, rep)
                 if rep == 0 and group[0].scenario != "tiny":
                     check(group)
@@ -243,46 +427,110 @@ def main(argv: list[str] | None = None) -> int:
                     check(backfill_group)
             groups.append(backfill_group)
             ui_until = START + timedelta(days=ui_days - 1)
-            ui = Variant("backfill-ui", f"UI-style backfill (dagster dev + daemon), {ui_days} days", ui_days * backfill_rows, [])
+            ui = Variant(
+                "backfill-ui",
+                f"UI-style backfill (dagster dev + daemon), {ui_days} days",
+                ui_days * backfill_rows,
+                [],
+            )
             if ui_days:
                 try:
-                    figures = daemon_backfill.run(days=ui_days, rows_per_day=backfill_rows, storage="sqlite", start=START.isoformat(), workdir=work / "ui-backfill")
-                    ui.runs.append({"seconds": figures["wall_seconds"], "cpu_seconds": None, "peak_rss_mb": None, "figures": {k: v for k, v in figures.items() if k != "instance_yaml"}})
+                    figures = daemon_backfill.run(
+                        days=ui_days,
+                        rows_per_day=backfill_rows,
+                        storage="sqlite",
+                        start=START.isoformat(),
+                        workdir=work / "ui-backfill",
+                    )
+                    ui.runs.append(
+                        {
+                            "seconds": figures["wall_seconds"],
+                            "cpu_seconds": None,
+                            "peak_rss_mb": None,
+                            "figures": {k: v for k, v in figures.items() if k != "instance_yaml"},
+                        }
+                    )
                     ui.note = f"{figures['runs_succeeded']} of {figures['days']} runs succeeded; synthetic source"
-                    report["equivalence"]["backfill: UI-style backfill (cleaned, metrics)"] = compare(
-                        Path(baseline.runs[0]["warehouse"]), work / "ui-backfill" / "warehouse.duckdb", ("cleaned_sales", "sales_metrics"), ui_until)
+                    report["equivalence"]["backfill: UI-style backfill (cleaned, metrics)"] = (
+                        compare(
+                            Path(baseline.runs[0]["warehouse"]),
+                            work / "ui-backfill" / "warehouse.duckdb",
+                            ("cleaned_sales", "sales_metrics"),
+                            ui_until,
+                        )
+                    )
                 except Exception as error:  # report it, keep the other figures
                     ui.note = f"failed: {type(error).__name__}: {error}"[:300]
             # Its ratio is to the baseline's time for the same number of days.
-            baseline_days = Variant("backfill-ui", f"baseline script, {ui_days} days (pro rata)", ui_days * backfill_rows, [],
-                                    runs=[{"seconds": r["seconds"] * ui_days / backfill_days, "cpu_seconds": r["cpu_seconds"] * ui_days / backfill_days,
-                                           "peak_rss_mb": r["peak_rss_mb"]} for r in baseline.runs])
+            baseline_days = Variant(
+                "backfill-ui",
+                f"baseline script, {ui_days} days (pro rata)",
+                ui_days * backfill_rows,
+                [],
+                runs=[
+                    {
+                        "seconds": r["seconds"] * ui_days / backfill_days,
+                        "cpu_seconds": r["cpu_seconds"] * ui_days / backfill_days,
+                        "peak_rss_mb": r["peak_rss_mb"],
+                    }
+                    for r in baseline.runs
+                ],
+            )
             if ui_days:
                 groups.append([baseline_days, ui])
 
-        targets = {("day", "dagster asset materialize (CLI)"): ("baseline", 1.2), ("day", "in-process job"): ("baseline", 1.2),
-                   ("backfill", "command-line backfill"): ("baseline", 10.0),
-                   ("tiny", "dagster asset materialize (CLI)"): ("trivial", 1.5)}
+        targets = {
+            ("day", "dagster asset materialize (CLI)"): ("baseline", 1.2),
+            ("day", "in-process job"): ("baseline", 1.2),
+            ("backfill", "command-line backfill"): ("baseline", 10.0),
+            ("tiny", "dagster asset materialize (CLI)"): ("trivial", 1.5),
+        }
         for group in groups:
             reference = statistics.median(r["seconds"] for r in group[0].runs)
             for variant in group:
                 if not variant.runs:
-                    report["results"].append({"scenario": variant.scenario, "variant": variant.name, "note": variant.note})
+                    report["results"].append(
+                        {
+                            "scenario": variant.scenario,
+                            "variant": variant.name,
+                            "note": variant.note,
+                        }
+                    )
                     continue
                 seconds = statistics.median(r["seconds"] for r in variant.runs)
                 target = targets.get((variant.scenario, variant.name), (None, None))[1]
                 ratio = seconds / reference
-                report["results"].append({
-                    "scenario": variant.scenario, "variant": variant.name, "rows": variant.rows, "runs": len(variant.runs),
-                    "seconds_median": round(seconds, 2), "seconds_all": [r["seconds"] for r in variant.runs],
-                    "cpu_seconds_median": cpu_median(variant),
-                    "cpu_ratio": round(cpu_median(variant) / cpu_median(group[0]), 2) if cpu_median(variant) else None,
-                    "rows_per_second": round(variant.rows / seconds) if variant.scenario != "tiny" or variant.rows > 1 else None,
-                    "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in variant.runs) or None,
-                    "ratio": round(ratio, 2), "ratio_to": group[0].name, "target": target,
-                    "meets_target": None if target is None else ratio <= target, "note": variant.note,
-                })
-        report["memory_target"] = {"limit_mb": 1024, "day_peak_rss_mb": {r["variant"]: r["peak_rss_mb"] for r in report["results"] if r["scenario"] == "day" and "peak_rss_mb" in r}}
+                report["results"].append(
+                    {
+                        "scenario": variant.scenario,
+                        "variant": variant.name,
+                        "rows": variant.rows,
+                        "runs": len(variant.runs),
+                        "seconds_median": round(seconds, 2),
+                        "seconds_all": [r["seconds"] for r in variant.runs],
+                        "cpu_seconds_median": cpu_median(variant),
+                        "cpu_ratio": round(cpu_median(variant) / cpu_median(group[0]), 2)
+                        if cpu_median(variant)
+                        else None,
+                        "rows_per_second": round(variant.rows / seconds)
+                        if variant.scenario != "tiny" or variant.rows > 1
+                        else None,
+                        "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in variant.runs) or None,
+                        "ratio": round(ratio, 2),
+                        "ratio_to": group[0].name,
+                        "target": target,
+                        "meets_target": None if target is None else ratio <= target,
+                        "note": variant.note,
+                    }
+                )
+        report["memory_target"] = {
+            "limit_mb": 1024,
+            "day_peak_rss_mb": {
+                r["variant"]: r["peak_rss_mb"]
+                for r in report["results"]
+                if r["scenario"] == "day" and "peak_rss_mb" in r
+            },
+        }
         report["total_seconds"] = round(time.perf_counter() - started, 1)
     finally:
         if not args.workdir:
@@ -319,7 +567,11 @@ def render(report: dict) -> str:
         if "seconds_median" not in r:
             lines.append(f"| {r['scenario']} | {r['variant']} | | | | | | | | | {r['note']} |")
             continue
-        target = "" if r["target"] is None else f"<= {r['target']}x {r['ratio_to']}: {'met' if r['meets_target'] else 'NOT met'}"
+        target = (
+            ""
+            if r["target"] is None
+            else f"<= {r['target']}x {r['ratio_to']}: {'met' if r['meets_target'] else 'NOT met'}"
+        )
         name = r["variant"] + (f" ({r['note']})" if r["note"] else "")
         lines.append(
             f"| {r['scenario']} | {name} | {r['rows']:,} | {r['runs']} | {r['seconds_median']:.2f} | "
@@ -329,7 +581,9 @@ def render(report: dict) -> str:
     day_peaks = report.get("memory_target", {}).get("day_peak_rss_mb", {})
     if day_peaks:
         worst = max(v for k, v in day_peaks.items() if k != "baseline script" and v)
-        lines.append(f"\npeak RSS of the big day (project): {worst:.0f} MB (target <= 1024 MB: {'met' if worst <= 1024 else 'NOT met'})")
+        lines.append(
+            f"\npeak RSS of the big day (project): {worst:.0f} MB (target <= 1024 MB: {'met' if worst <= 1024 else 'NOT met'})"
+        )
     lines.append("equivalence (rows compared, identical): " + json.dumps(report["equivalence"]))
     return "\n".join(lines)
 

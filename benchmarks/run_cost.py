@@ -38,35 +38,83 @@ with DagsterInstance.get() as instance:
     wall, cpu = (time.perf_counter() - wall) / days, (time.process_time() - cpu) / days
     print(f"{wall:.2f} {cpu:.2f} {len(instance.all_logs(result.run_id))}")
 """
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run_cost", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run_cost", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--days", type=int, default=6)
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--storage", nargs="+", default=["sqlite", "shm", "postgres"], choices=["sqlite", "shm", "postgres"])
+    parser.add_argument(
+        "--storage",
+        nargs="+",
+        default=["sqlite", "shm", "postgres"],
+        choices=["sqlite", "shm", "postgres"],
+    )
     args = parser.parse_args(argv)
     bin_dir = Path(sys.executable).parent
     work = Path(tempfile.mkdtemp(prefix="run-cost-"))
     try:
         landing = work / "landing"
-        subprocess.run([str(bin_dir / "sales-assets"), "generate", "--start", "2024-01-01", "--days", str(args.days + 1),
-                        "--rows-per-day", str(args.rows), "--out", str(landing), "--quiet"], check=True, stdout=subprocess.DEVNULL)
-        print(f"{args.days} days x {args.rows} rows, in-process runs in one process; seconds per day")
-        print("| instance storage | wall s/day | CPU s/day | events per run |\n|---|---:|---:|---:|")
+        subprocess.run(
+            [
+                str(bin_dir / "sales-assets"),
+                "generate",
+                "--start",
+                "2024-01-01",
+                "--days",
+                str(args.days + 1),
+                "--rows-per-day",
+                str(args.rows),
+                "--out",
+                str(landing),
+                "--quiet",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        print(
+            f"{args.days} days x {args.rows} rows, in-process runs in one process; seconds per day"
+        )
+        print(
+            "| instance storage | wall s/day | CPU s/day | events per run |\n|---|---:|---:|---:|"
+        )
         for storage in args.storage:
-            home = Path(tempfile.mkdtemp(prefix="home-", dir="/dev/shm" if storage == "shm" else work))
+            home = Path(
+                tempfile.mkdtemp(prefix="home-", dir="/dev/shm" if storage == "shm" else work)
+            )
             env = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
-            env.update(DAGSTER_HOME=str(home), SALES_WAREHOUSE=str(work / f"{storage}.duckdb"), SALES_LANDING_DIR=str(landing),
-                       SALES_START_DATE="2024-01-01", PYTHONPATH=str(REPO))
+            env.update(
+                DAGSTER_HOME=str(home),
+                SALES_WAREHOUSE=str(work / f"{storage}.duckdb"),
+                SALES_LANDING_DIR=str(landing),
+                SALES_START_DATE="2024-01-01",
+                PYTHONPATH=str(REPO),
+            )
             try:
-                with postgres_database("sales_run_cost") if storage == "postgres" else nullcontext() as pg_storage:
+                with (
+                    postgres_database("sales_run_cost")
+                    if storage == "postgres"
+                    else nullcontext() as pg_storage
+                ):
                     if pg_storage:
                         (home / "dagster.yaml").write_text(instance_yaml(None, storage=pg_storage))
-                    child = subprocess.run([sys.executable, "-c", CHILD, str(args.days)], env=env, cwd=REPO, capture_output=True, text=True)
+                    child = subprocess.run(
+                        [sys.executable, "-c", CHILD, str(args.days)],
+                        env=env,
+                        cwd=REPO,
+                        capture_output=True,
+                        text=True,
+                    )
                 if child.returncode:
                     raise RuntimeError(f"{storage}: runs failed:\n{child.stderr[-2000:]}")
                 out = child.stdout.split()
-                label = {"sqlite": "SQLite, DAGSTER_HOME on disk (default)", "shm": "SQLite, DAGSTER_HOME in /dev/shm (no fsync)",
-                         "postgres": "PostgreSQL 127.0.0.1"}[storage]
+                label = {
+                    "sqlite": "SQLite, DAGSTER_HOME on disk (default)",
+                    "shm": "SQLite, DAGSTER_HOME in /dev/shm (no fsync)",
+                    "postgres": "PostgreSQL 127.0.0.1",
+                }[storage]
                 print(f"| {label} | {out[0]} | {out[1]} | {out[2]} |", flush=True)
             finally:
                 shutil.rmtree(home, ignore_errors=True)

@@ -1,6 +1,6 @@
 """A trivial one-asset Dagster code location: the fixed cost of any `dagster asset materialize` run.
 
-    dagster asset materialize -m benchmarks.trivial --select '*' --partition 2024-03-01
+dagster asset materialize -m benchmarks.trivial --select '*' --partition 2024-03-01
 """
 
 from dagster import DailyPartitionsDefinition, Definitions, asset, in_process_executor

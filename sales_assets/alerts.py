@@ -57,7 +57,11 @@ def failure_alert(instance: DagsterInstance, run, step_failures, run_failure_mes
     checks = failed_checks(instance, run.run_id)
     day = run.tags.get(PARTITION_TAG)
     where = ", ".join(steps + [f"check {c}" for c in checks]) or "run"
-    text = f"Dagster run failed: {run.job_name}" + (f" for day {day}" if day else "") + f" (run {run.run_id}) at {where}: {error}"
+    text = (
+        f"Dagster run failed: {run.job_name}"
+        + (f" for day {day}" if day else "")
+        + f" (run {run.run_id}) at {where}: {error}"
+    )
     return {
         "text": text[:MAX_ERROR_CHARS],
         "run_id": run.run_id,
@@ -69,14 +73,18 @@ def failure_alert(instance: DagsterInstance, run, step_failures, run_failure_mes
     }
 
 
-def post_alert(url: str, alert: dict, timeout: float = 10.0, attempts: int = DELIVERY_ATTEMPTS) -> str | None:
+def post_alert(
+    url: str, alert: dict, timeout: float = 10.0, attempts: int = DELIVERY_ATTEMPTS
+) -> str | None:
     """POST the alert as JSON; retry connection errors and 5xx with backoff.
 
     Returns None when delivered, else why not (the URL redacted)."""
     body = json.dumps(alert).encode()
     problem = None
     for attempt in range(attempts):
-        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read()

@@ -4,7 +4,6 @@ Thin wiring: read the inputs, call the pure transforms, attach metadata, report 
 checks. Each day is one partition; each asset's checks are evaluated for that day.
 """
 
-
 from datetime import date
 from time import perf_counter
 
@@ -24,7 +23,14 @@ from dagster import (
 )
 
 from . import checks, transforms
-from .contracts import REQUIRED_COLUMNS, CleanedSales, RawSales, RejectedSales, SalesMetrics, table_schema
+from .contracts import (
+    REQUIRED_COLUMNS,
+    CleanedSales,
+    RawSales,
+    RejectedSales,
+    SalesMetrics,
+    table_schema,
+)
 from .partitions import daily_partitions
 from .resources import QualityPolicy, SalesSource
 from .sources.landing import LandingError
@@ -32,8 +38,18 @@ from .warehouse import Warehouse
 
 GROUP = "sales"
 # Transient read errors (network shares, object stores) retry; bad files fail at once.
-READ_RETRY = RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
-METRIC_INPUT_COLUMNS = ["order_id", "order_date", "product", "region", "quantity", "amount", "customer_id"]
+READ_RETRY = RetryPolicy(
+    max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+METRIC_INPUT_COLUMNS = [
+    "order_id",
+    "order_date",
+    "product",
+    "region",
+    "quantity",
+    "amount",
+    "customer_id",
+]
 
 
 def _table_metadata(model, partition_expr: str) -> dict:
@@ -41,7 +57,11 @@ def _table_metadata(model, partition_expr: str) -> dict:
 
 
 def _preview(frame: pd.DataFrame) -> MetadataValue:
-    return MetadataValue.md(frame.head(5).astype(str).to_markdown(index=False)) if len(frame) else MetadataValue.md("_no rows_")
+    return (
+        MetadataValue.md(frame.head(5).astype(str).to_markdown(index=False))
+        if len(frame)
+        else MetadataValue.md("_no rows_")
+    )
 
 
 def _rate(rows: int, seconds: float) -> float:
@@ -70,7 +90,9 @@ def raw_sales(context: AssetExecutionContext, source: SalesSource):
         metadata={
             "rows": len(raw),
             "source": source.kind,
-            "files": MetadataValue.json(sorted(raw["source_file"].unique().tolist()) if len(raw) else []),
+            "files": MetadataValue.json(
+                sorted(raw["source_file"].unique().tolist()) if len(raw) else []
+            ),
             "columns": MetadataValue.json([str(c) for c in raw.columns]),
             "read_seconds": round(seconds, 3),
             "rows_per_second": _rate(len(raw), seconds),
@@ -100,7 +122,12 @@ def raw_sales(context: AssetExecutionContext, source: SalesSource):
     },
     check_specs=checks.specs_for("cleaned_sales"),
 )
-def clean_sales(context: AssetExecutionContext, raw_sales: pd.DataFrame, warehouse: Warehouse, quality: QualityPolicy):
+def clean_sales(
+    context: AssetExecutionContext,
+    raw_sales: pd.DataFrame,
+    warehouse: Warehouse,
+    quality: QualityPolicy,
+):
     """Apply the cleaning rules: each raw row goes to cleaned_sales or rejected_sales."""
     day = date.fromisoformat(context.partition_key)
     started = perf_counter()

@@ -9,7 +9,6 @@ shows why a day passed or was blocked. The assets evaluate these inline for the 
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -37,36 +36,43 @@ class Rule:
 
 RULES = {
     "raw_sales_schema": Rule(
-        "raw_sales", True,
+        "raw_sales",
+        True,
         "Every required source column (order_id, order_ts, product, region, quantity, unit_price) and the "
         "lineage columns are present, as text (pandera model RawSales). Blocks the day.",
     ),
     "cleaned_sales_schema": Rule(
-        "cleaned_sales", True,
+        "cleaned_sales",
+        True,
         "Cleaned rows satisfy the CleanedSales pandera model: types, value ranges, unique order_id, "
         "amount = round(quantity * unit_price * (1 - discount), 2), order_date = UTC day of order_ts. Blocks the day.",
     ),
     "rows_accounted_for": Rule(
-        "cleaned_sales", True,
+        "cleaned_sales",
+        True,
         "No raw row is lost or invented: raw rows = cleaned rows + rejected rows for the day. Blocks the day.",
     ),
     "rejection_rate": Rule(
-        "cleaned_sales", True,
+        "cleaned_sales",
+        True,
         "The share of the day's raw rows sent to rejected_sales stays within SALES_MAX_REJECT_RATE "
         "(ERROR and blocked above it, WARN above a fifth of it).",
     ),
     "daily_volume": Rule(
-        "cleaned_sales", False,
+        "cleaned_sales",
+        False,
         "The day's cleaned rows lie within 50%-200% of the median of the previous 7 days present in "
         "cleaned_sales (WARN only, never blocks).",
     ),
     "sales_metrics_schema": Rule(
-        "sales_metrics", True,
+        "sales_metrics",
+        True,
         "Metrics rows satisfy the SalesMetrics pandera model: one row per order_date x product x region, "
         "positive counts, customers <= orders. Blocks the day (checked before writing).",
     ),
     "revenue_reconciles": Rule(
-        "sales_metrics", True,
+        "sales_metrics",
+        True,
         "sum(revenue) of the day's metrics equals sum(amount) of its cleaned rows within 0.01. "
         "Blocks the day (checked before writing).",
     ),
@@ -79,9 +85,17 @@ def specs_for(asset: str) -> list[AssetCheckSpec]:
     # execution then reads SKIPPED in the UI and in per-day queries). Dagster 1.13 flags it as
     # preview on every load; we rely on it deliberately (tests pin the behaviour), so say it once.
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
+        warnings.filterwarnings(
+            "ignore", message="Specifying a partitions_def on an AssetCheckSpec"
+        )
         return [
-            AssetCheckSpec(name, asset=rule.asset, blocking=rule.blocking, description=rule.guards, partitions_def=daily_partitions)
+            AssetCheckSpec(
+                name,
+                asset=rule.asset,
+                blocking=rule.blocking,
+                description=rule.guards,
+                partitions_def=daily_partitions,
+            )
             for name, rule in RULES.items()
             if rule.asset == asset
         ]
@@ -94,7 +108,9 @@ def markdown(frame: pd.DataFrame) -> MetadataValue:
     return MetadataValue.md(frame.head(SAMPLE_ROWS).astype(str).to_markdown(index=False))
 
 
-def _result(name: str, passed: bool, summary: str, severity=AssetCheckSeverity.ERROR, **metadata) -> AssetCheckResult:
+def _result(
+    name: str, passed: bool, summary: str, severity=AssetCheckSeverity.ERROR, **metadata
+) -> AssetCheckResult:
     return AssetCheckResult(
         check_name=name,
         asset_key=RULES[name].asset,
@@ -105,17 +121,24 @@ def _result(name: str, passed: bool, summary: str, severity=AssetCheckSeverity.E
     )
 
 
-def pandera_check(name: str, model: type[pa.DataFrameModel], frame: pd.DataFrame) -> AssetCheckResult:
+def pandera_check(
+    name: str, model: type[pa.DataFrameModel], frame: pd.DataFrame
+) -> AssetCheckResult:
     """Validate lazily so every failure is counted; show failures per rule, cases and rows."""
     try:
         model.validate(frame, lazy=True)
-        failures = pd.DataFrame(columns=["schema_context", "column", "check", "failure_case", "index"])
+        failures = pd.DataFrame(
+            columns=["schema_context", "column", "check", "failure_case", "index"]
+        )
     except SchemaErrors as errors:
         failures = errors.failure_cases
     # A frame-wide check reports every column of a failing row: keep one case per row.
     frame_wide = (failures["schema_context"] == "DataFrameSchema") & failures["index"].notna()
     cases = pd.concat(
-        [failures[~frame_wide], failures[frame_wide].drop_duplicates(["check", "index"]).assign(column="*")]
+        [
+            failures[~frame_wide],
+            failures[frame_wide].drop_duplicates(["check", "index"]).assign(column="*"),
+        ]
     )
     by_rule = (
         cases.assign(column=cases["column"].fillna("*"))
@@ -126,7 +149,9 @@ def pandera_check(name: str, model: type[pa.DataFrameModel], frame: pd.DataFrame
         .sort_values("failures", ascending=False)
     )
     bad_index = pd.unique(cases["index"].dropna())
-    failing_rows = frame.loc[bad_index[:SAMPLE_ROWS]] if len(bad_index) and len(frame) else frame.head(0)
+    failing_rows = (
+        frame.loc[bad_index[:SAMPLE_ROWS]] if len(bad_index) and len(frame) else frame.head(0)
+    )
     passed = cases.empty
     summary = (
         f"{len(frame)} rows satisfy {model.__name__}"
@@ -143,7 +168,11 @@ def pandera_check(name: str, model: type[pa.DataFrameModel], frame: pd.DataFrame
         failing_rows=len(bad_index),
         failure_count=len(cases),
         failures_by_rule=markdown(by_rule),
-        failure_cases=markdown(cases[["column", "check", "failure_case", "index"]].sort_values("index", na_position="first")),
+        failure_cases=markdown(
+            cases[["column", "check", "failure_case", "index"]].sort_values(
+                "index", na_position="first"
+            )
+        ),
         failing_rows_sample=markdown(failing_rows.reset_index(names="row")),
     )
 
@@ -152,7 +181,11 @@ def raw_schema(raw: pd.DataFrame, required: tuple[str, ...] = REQUIRED_COLUMNS) 
     """RawSales pandera model, plus the missing required columns spelled out."""
     result = pandera_check("raw_sales_schema", RawSales, raw)
     missing = [c for c in required if c not in raw.columns]
-    summary = f"missing required column(s): {', '.join(missing)}; " + result.description if missing else result.description
+    summary = (
+        f"missing required column(s): {', '.join(missing)}; " + result.description
+        if missing
+        else result.description
+    )
     return _result(
         "raw_sales_schema",
         result.passed and not missing,
@@ -164,7 +197,9 @@ def raw_schema(raw: pd.DataFrame, required: tuple[str, ...] = REQUIRED_COLUMNS) 
     )
 
 
-def rows_accounted_for(raw: pd.DataFrame, cleaned: pd.DataFrame, rejected: pd.DataFrame) -> AssetCheckResult:
+def rows_accounted_for(
+    raw: pd.DataFrame, cleaned: pd.DataFrame, rejected: pd.DataFrame
+) -> AssetCheckResult:
     """raw = cleaned + rejected; on a mismatch, list the raw rows found in neither and the
     cleaned rows that come from no raw row (matched by source_file/source_row, then order_id)."""
     unaccounted = len(raw) - len(cleaned) - len(rejected)
@@ -172,7 +207,9 @@ def rows_accounted_for(raw: pd.DataFrame, cleaned: pd.DataFrame, rejected: pd.Da
     lost = extra = pd.DataFrame()
     if not passed:
         lineage = ["source_file", "source_row"]
-        flagged = raw[lineage].merge(rejected[lineage].drop_duplicates(), how="left", on=lineage, indicator=True)
+        flagged = raw[lineage].merge(
+            rejected[lineage].drop_duplicates(), how="left", on=lineage, indicator=True
+        )
         kept = raw[(flagged["_merge"] == "left_only").to_numpy()]
         kept_ids = text(kept, "order_id")
         cleaned_ids = cleaned["order_id"].astype("string[pyarrow]")
@@ -204,11 +241,21 @@ def rejection_rate(raw: int, rejected: pd.DataFrame, max_rate: float) -> AssetCh
     warn_above = max_rate / 5
     severity = AssetCheckSeverity.ERROR if rate > max_rate else AssetCheckSeverity.WARN
     by_reason = (
-        rejected["reject_reason"].value_counts().rename_axis("reject_reason").rename("rows").reset_index()
+        rejected["reject_reason"]
+        .value_counts()
+        .rename_axis("reject_reason")
+        .rename("rows")
+        .reset_index()
         if len(rejected)
         else pd.DataFrame(columns=["reject_reason", "rows"])
     )
-    verdict = "blocked: above" if rate > max_rate else "warn: above a fifth of" if rate > warn_above else "within"
+    verdict = (
+        "blocked: above"
+        if rate > max_rate
+        else "warn: above a fifth of"
+        if rate > warn_above
+        else "within"
+    )
     return _result(
         "rejection_rate",
         rate <= warn_above,
@@ -232,8 +279,15 @@ def volume_history(query, day: date) -> pd.DataFrame:
     """
     sql = "SELECT order_date, count(*) AS rows FROM {schema}.cleaned_sales WHERE order_date < ?"
     for lookback in (VOLUME_DAYS, 31, 366, None):
-        window, params = (" AND order_date >= ?", [day, day - timedelta(days=lookback)]) if lookback else ("", [day])
-        history = query(sql + window + " GROUP BY order_date ORDER BY order_date DESC LIMIT ?", [*params, VOLUME_DAYS])
+        window, params = (
+            (" AND order_date >= ?", [day, day - timedelta(days=lookback)])
+            if lookback
+            else ("", [day])
+        )
+        history = query(
+            sql + window + " GROUP BY order_date ORDER BY order_date DESC LIMIT ?",
+            [*params, VOLUME_DAYS],
+        )
         if len(history) >= VOLUME_DAYS:
             break
     return history
@@ -242,12 +296,19 @@ def volume_history(query, day: date) -> pd.DataFrame:
 def daily_volume(rows: int, history: pd.DataFrame) -> AssetCheckResult:
     """`history`: columns order_date, rows for up to 7 earlier days present in the warehouse."""
     if len(history):
-        history = history.assign(order_date=pd.to_datetime(history["order_date"]).dt.strftime("%Y-%m-%d"))
+        history = history.assign(
+            order_date=pd.to_datetime(history["order_date"]).dt.strftime("%Y-%m-%d")
+        )
     compared_with = history["order_date"].tolist() if len(history) else []
     if history.empty:
         return _result(
-            "daily_volume", True, f"{rows} rows; no earlier day to compare with", AssetCheckSeverity.WARN,
-            rows=rows, compared_with=MetadataValue.json([]), previous_days=markdown(history),
+            "daily_volume",
+            True,
+            f"{rows} rows; no earlier day to compare with",
+            AssetCheckSeverity.WARN,
+            rows=rows,
+            compared_with=MetadataValue.json([]),
+            previous_days=markdown(history),
         )
     median = float(history["rows"].median())
     ratio = rows / median if median else (1.0 if rows == 0 else float("inf"))
@@ -276,10 +337,22 @@ def revenue_reconciles(metrics: pd.DataFrame, cleaned: pd.DataFrame) -> AssetChe
     differing = pd.DataFrame()
     if not passed:
         keys = ["order_date", "product", "region"]
-        expected = cleaned.groupby(keys, observed=True)["amount"].sum().round(2).rename("cleaned_amount").reset_index()
-        joined = metrics[keys + ["revenue"]].merge(expected, how="outer", on=keys).fillna({"revenue": 0.0, "cleaned_amount": 0.0})
+        expected = (
+            cleaned.groupby(keys, observed=True)["amount"]
+            .sum()
+            .round(2)
+            .rename("cleaned_amount")
+            .reset_index()
+        )
+        joined = (
+            metrics[keys + ["revenue"]]
+            .merge(expected, how="outer", on=keys)
+            .fillna({"revenue": 0.0, "cleaned_amount": 0.0})
+        )
         joined["difference"] = (joined["revenue"] - joined["cleaned_amount"]).round(2)
-        differing = joined[joined["difference"].abs() > 0.005].sort_values("difference", key=abs, ascending=False)
+        differing = joined[joined["difference"].abs() > 0.005].sort_values(
+            "difference", key=abs, ascending=False
+        )
     return _result(
         "revenue_reconciles",
         passed,
@@ -296,7 +369,8 @@ def revenue_reconciles(metrics: pd.DataFrame, cleaned: pd.DataFrame) -> AssetChe
 def raise_if_blocked(results: list[AssetCheckResult], day: date) -> None:
     """Fail the step when a blocking check failed with ERROR, naming the check and the day."""
     failed = [
-        r for r in results
+        r
+        for r in results
         if not r.passed and r.severity == AssetCheckSeverity.ERROR and RULES[r.check_name].blocking
     ]
     if failed:

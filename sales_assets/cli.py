@@ -16,7 +16,9 @@ from .sources.synthetic import DEFAULT_DIRTY_RATE, generate_orders
 WRITERS = {
     "csv": lambda frame, path: frame.to_csv(path, index=False),
     "parquet": lambda frame, path: frame.to_parquet(path, index=False),
-    "jsonl": lambda frame, path: frame.to_json(path, orient="records", lines=True, force_ascii=False),
+    "jsonl": lambda frame, path: frame.to_json(
+        path, orient="records", lines=True, force_ascii=False
+    ),
 }
 
 
@@ -65,7 +67,10 @@ def _interrupted(result) -> bool:
 def _completeness(result):
     from .table_checks import COMPLETENESS_CHECK
 
-    return next((e for e in result.get_asset_check_evaluations() if e.check_name == COMPLETENESS_CHECK), None)
+    return next(
+        (e for e in result.get_asset_check_evaluations() if e.check_name == COMPLETENESS_CHECK),
+        None,
+    )
 
 
 def _split_completeness(job):
@@ -79,8 +84,13 @@ def _split_completeness(job):
 
     day_checks = {AssetCheckKey(AssetKey(rule.asset), name) for name, rule in RULES.items()}
     return (
-        job.get_subset(asset_selection=job.asset_layer.selected_asset_keys, asset_check_selection=day_checks),
-        job.get_subset(asset_selection=set(), asset_check_selection={AssetCheckKey(METRICS, COMPLETENESS_CHECK)}),
+        job.get_subset(
+            asset_selection=job.asset_layer.selected_asset_keys, asset_check_selection=day_checks
+        ),
+        job.get_subset(
+            asset_selection=set(),
+            asset_check_selection={AssetCheckKey(METRICS, COMPLETENESS_CHECK)},
+        ),
     )
 
 
@@ -90,7 +100,9 @@ def day_summary(day: str, result, seconds: float) -> dict:
     from .checks import RULES
 
     rows = _rows(result)
-    evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name in RULES]  # the day's own
+    evaluations = [
+        e for e in result.get_asset_check_evaluations() if e.check_name in RULES
+    ]  # the day's own
     failed = [e for e in evaluations if not e.passed]
     blocking = [e.check_name for e in failed if e.severity.value == "ERROR"]
     if result.success:
@@ -99,7 +111,10 @@ def day_summary(day: str, result, seconds: float) -> dict:
         status, detail = "blocked", "failed: " + ", ".join(blocking)
     else:
         status = "failed"
-        detail = "; ".join(f"{e.step_key}: {step_error(e)}" for e in result.get_step_failure_events()) or "run failed"
+        detail = (
+            "; ".join(f"{e.step_key}: {step_error(e)}" for e in result.get_step_failure_events())
+            or "run failed"
+        )
     return {
         "day": day,
         "status": status,
@@ -162,17 +177,25 @@ def backfill(args: argparse.Namespace) -> int:
                 progress.set_postfix_str(day)
                 started = time.perf_counter()
                 result = every_day.execute_in_process(
-                    partition_key=day, instance=instance, raise_on_error=False, tags=tags, run_config=QUIET_LOGS
+                    partition_key=day,
+                    instance=instance,
+                    raise_on_error=False,
+                    tags=tags,
+                    run_config=QUIET_LOGS,
                 )
                 summaries.append(day_summary(day, result, time.perf_counter() - started))
                 if _interrupted(result):  # Dagster turns Ctrl-C into a failed run and returns
                     raise KeyboardInterrupt
             progress.set_postfix_str("completeness")
             completeness = _completeness(
-                completeness_only.execute_in_process(instance=instance, raise_on_error=False, tags=tags, run_config=QUIET_LOGS)
+                completeness_only.execute_in_process(
+                    instance=instance, raise_on_error=False, tags=tags, run_config=QUIET_LOGS
+                )
             )
         except KeyboardInterrupt:
-            interrupted = True  # the day in progress is recorded as a failed run; report what is done
+            interrupted = (
+                True  # the day in progress is recorded as a failed run; report what is done
+            )
         progress.close()
     table = [{k: v for k, v in row.items() if k != "run_id"} for row in summaries]
     print(tabulate(table, headers="keys", tablefmt="github"))
@@ -185,7 +208,10 @@ def backfill(args: argparse.Namespace) -> int:
     if completeness:
         print(f"completeness ({completeness.check_name}): {completeness.description}")
     for row in bad:
-        print(f"{row['status'].upper()} {row['day']} (run {row['run_id']}): {row['detail']}", file=sys.stderr)
+        print(
+            f"{row['status'].upper()} {row['day']} (run {row['run_id']}): {row['detail']}",
+            file=sys.stderr,
+        )
     if interrupted:
         print(f"INTERRUPTED after {len(summaries)} of {len(days)} day(s)", file=sys.stderr)
         return 130
@@ -223,10 +249,16 @@ def parser() -> argparse.ArgumentParser:
     gen = commands.add_parser("generate", help="write landing files for a date range")
     gen.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     gen.add_argument("--days", type=_count, default=1, help="number of days (default 1)")
-    gen.add_argument("--rows-per-day", type=_count, default=5000, help="rows per day (default 5000)")
+    gen.add_argument(
+        "--rows-per-day", type=_count, default=5000, help="rows per day (default 5000)"
+    )
     gen.add_argument("--format", choices=sorted(WRITERS), default="csv")
-    gen.add_argument("--dirty-rate", type=_rate, default=DEFAULT_DIRTY_RATE, help="share of broken rows")
-    gen.add_argument("--seed", type=int, default=0, help="vary the data while staying deterministic")
+    gen.add_argument(
+        "--dirty-rate", type=_rate, default=DEFAULT_DIRTY_RATE, help="share of broken rows"
+    )
+    gen.add_argument(
+        "--seed", type=int, default=0, help="vary the data while staying deterministic"
+    )
     gen.add_argument("--out", required=True, help="landing folder (SALES_LANDING_DIR)")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=generate)

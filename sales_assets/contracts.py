@@ -63,11 +63,15 @@ class CleanedSales(pa.DataFrameModel):
     customer_id: Series[STRING] = pa.Field(nullable=True, description="may be empty")
     product: Series[STRING] = pa.Field(str_length={"min_value": 1})
     region: Series[STRING] = pa.Field(str_length={"min_value": 1})
-    channel: Series[STRING] = pa.Field(str_length={"min_value": 1}, description="'unknown' when absent")
+    channel: Series[STRING] = pa.Field(
+        str_length={"min_value": 1}, description="'unknown' when absent"
+    )
     quantity: Series[int] = pa.Field(gt=0, description="whole units")
     unit_price: Series[float] = pa.Field(ge=0)
     discount: Series[float] = pa.Field(ge=0, lt=1, description="fraction, 0 when absent")
-    amount: Series[float] = pa.Field(ge=0, description="round(quantity * unit_price * (1 - discount), 2)")
+    amount: Series[float] = pa.Field(
+        ge=0, description="round(quantity * unit_price * (1 - discount), 2)"
+    )
     ticket_size: Series[STRING] = pa.Field(isin=list(TICKET_SIZES), description="band of amount")
 
     class Config:
@@ -81,8 +85,16 @@ class CleanedSales(pa.DataFrameModel):
     @pa.dataframe_check(error="order_date != UTC day of order_ts")
     def order_date_matches_ts(cls, df: pd.DataFrame) -> pd.Series:
         # Compare as numpy days: casting the arrow dates through pandas loops per row (~2 s a 1M-row day).
-        ts_day = df["order_ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]")
-        order_day = pa_arrow.array(df["order_date"]).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+        ts_day = (
+            df["order_ts"]
+            .dt.tz_convert("UTC")
+            .dt.tz_localize(None)
+            .to_numpy()
+            .astype("datetime64[D]")
+        )
+        order_day = (
+            pa_arrow.array(df["order_date"]).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+        )
         return pd.Series(ts_day == order_day, index=df.index)
 
 

@@ -5,9 +5,14 @@ import os
 import pyarrow as pa
 from dagster import Definitions, EnvVar, in_process_executor
 
-from .assets import clean_sales, raw_sales, sales_metrics
 from .alerts import AlertWebhook
-from .orchestration import daily_sales_job, daily_sales_schedule, landing_zone_sensor, run_failure_alert
+from .assets import clean_sales, raw_sales, sales_metrics
+from .orchestration import (
+    daily_sales_job,
+    daily_sales_schedule,
+    landing_zone_sensor,
+    run_failure_alert,
+)
 from .resources import QualityPolicy, SalesSource
 from .settings import SETTINGS, WAREHOUSE_SCHEMA
 from .table_checks import TABLE_CHECKS, sales_metrics_freshness_sensor
@@ -24,10 +29,14 @@ def build_resources(settings=SETTINGS) -> dict:
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     return {
         "io_manager": SalesWarehouseIOManager(
-            database=str(settings.warehouse), schema=WAREHOUSE_SCHEMA, lock_timeout_seconds=settings.lock_timeout_seconds
+            database=str(settings.warehouse),
+            schema=WAREHOUSE_SCHEMA,
+            lock_timeout_seconds=settings.lock_timeout_seconds,
         ),
         "warehouse": Warehouse(
-            database=str(settings.warehouse), schema_name=WAREHOUSE_SCHEMA, lock_timeout_seconds=settings.lock_timeout_seconds
+            database=str(settings.warehouse),
+            schema_name=WAREHOUSE_SCHEMA,
+            lock_timeout_seconds=settings.lock_timeout_seconds,
         ),
         "source": SalesSource(
             landing_dir=str(settings.landing_dir) if settings.landing_dir else None,

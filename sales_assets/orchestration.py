@@ -108,7 +108,9 @@ def _is_day_name(name: str) -> bool:
         return False
 
 
-def scan_landing_zone(landing_dir: Path, since_ns: int, waiting: set[str]) -> tuple[list[DayFolder], set[str]]:
+def scan_landing_zone(
+    landing_dir: Path, since_ns: int, waiting: set[str]
+) -> tuple[list[DayFolder], set[str]]:
     """Day folders changed after `since_ns` (or still waiting to become partitions), oldest change first.
 
     Returns the changed folders whose names are partition keys, and the names of folders for
@@ -120,7 +122,12 @@ def scan_landing_zone(landing_dir: Path, since_ns: int, waiting: set[str]) -> tu
     with os.scandir(landing_dir) as scan:
         for entry in scan:
             name = entry.name
-            if name.startswith((".", "_")) or not _is_day_name(name) or name < first or not entry.is_dir():
+            if (
+                name.startswith((".", "_"))
+                or not _is_day_name(name)
+                or name < first
+                or not entry.is_dir()
+            ):
                 continue
             if name > last:
                 not_yet.add(name)  # a day not complete yet: run it once it is a partition
@@ -135,7 +142,9 @@ def scan_landing_zone(landing_dir: Path, since_ns: int, waiting: set[str]) -> tu
 @sensor(
     job=daily_sales_job,
     minimum_interval_seconds=LANDING_SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING if SETTINGS.landing_dir else DefaultSensorStatus.STOPPED,
+    default_status=DefaultSensorStatus.RUNNING
+    if SETTINGS.landing_dir
+    else DefaultSensorStatus.STOPPED,
     description=(
         "Runs a day when its folder under SALES_LANDING_DIR is new or its files changed. The run key is "
         "the day plus a digest of its files' names, sizes and modification times, so the same files "
@@ -155,7 +164,7 @@ def landing_zone_sensor(context: SensorEvaluationContext, source: SalesSource):
     if batch:
         since_ns = max(since_ns, batch[-1].changed_ns)
     # Days that just became partitions but did not fit in this tick stay waiting for the next.
-    not_yet |= {folder.day for folder in changed[len(batch):] if folder.day in waiting}
+    not_yet |= {folder.day for folder in changed[len(batch) :] if folder.day in waiting}
     next_cursor = json.dumps({"since_ns": since_ns, "waiting": sorted(not_yet)})
     requests = [
         RunRequest(
@@ -166,7 +175,10 @@ def landing_zone_sensor(context: SensorEvaluationContext, source: SalesSource):
         for folder in batch
     ]
     if not requests:
-        return SensorResult(skip_reason=f"no new or changed day folder under {source.landing_dir}", cursor=next_cursor)
+        return SensorResult(
+            skip_reason=f"no new or changed day folder under {source.landing_dir}",
+            cursor=next_cursor,
+        )
     context.log.info(f"requesting {len(requests)} day(s): {', '.join(f.day for f in batch[:20])}")
     return SensorResult(run_requests=requests, cursor=next_cursor)
 
@@ -185,7 +197,10 @@ def landing_zone_sensor(context: SensorEvaluationContext, source: SalesSource):
 )
 def run_failure_alert(context: RunFailureSensorContext, alerts: AlertWebhook):
     alert = failure_alert(
-        context.instance, context.dagster_run, context.get_step_failure_events(), context.failure_event.message or ""
+        context.instance,
+        context.dagster_run,
+        context.get_step_failure_events(),
+        context.failure_event.message or "",
     )
     context.log.error(alert["text"])
     if not alerts.url:

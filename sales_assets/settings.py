@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dagster._utils.schedules import is_valid_cron_string
@@ -36,7 +36,7 @@ class Settings:
     lock_timeout_seconds: float = 120.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
         return cls(
@@ -51,7 +51,9 @@ class Settings:
             freshness_deadline_cron=_cron(
                 "SALES_FRESHNESS_DEADLINE_CRON", get("SALES_FRESHNESS_DEADLINE_CRON") or "0 8 * * *"
             ),
-            lock_timeout_seconds=_seconds("SALES_LOCK_TIMEOUT_SECONDS", get("SALES_LOCK_TIMEOUT_SECONDS") or "120"),
+            lock_timeout_seconds=_seconds(
+                "SALES_LOCK_TIMEOUT_SECONDS", get("SALES_LOCK_TIMEOUT_SECONDS") or "120"
+            ),
         )
 
 
@@ -76,7 +78,9 @@ def _warehouse(value: str | None) -> Path:
         raise _bad(name, str(value), f"{path} is a folder; give the path of a .duckdb file")
     if path.stem == WAREHOUSE_SCHEMA:
         # DuckDB cannot tell the catalog `sales` from the schema `sales` in that case.
-        raise _bad(name, str(value), f"a file named '{WAREHOUSE_SCHEMA}.*' clashes with the schema name")
+        raise _bad(
+            name, str(value), f"a file named '{WAREHOUSE_SCHEMA}.*' clashes with the schema name"
+        )
     return path
 
 
@@ -124,7 +128,9 @@ def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _bad("SALES_TIMEZONE", value, "not an IANA time zone such as UTC or Europe/Paris") from None
+        raise _bad(
+            "SALES_TIMEZONE", value, "not an IANA time zone such as UTC or Europe/Paris"
+        ) from None
     return value
 
 

@@ -62,7 +62,9 @@ def freshness(instance: DagsterInstance, now: datetime, deadline_cron: str) -> A
     expected = recent[-1] if recent else None
     present = instance.get_materialized_partitions(METRICS) & set(recent)
     latest = instance.fetch_materializations(AssetRecordsFilter(asset_key=METRICS), limit=1).records
-    days = pd.DataFrame({"day": list(reversed(recent)), "materialized": [d in present for d in reversed(recent)]})
+    days = pd.DataFrame(
+        {"day": list(reversed(recent)), "materialized": [d in present for d in reversed(recent)]}
+    )
     metadata = {
         "expected_day": expected or "(none yet)",
         "deadline": MetadataValue.timestamp(deadline),
@@ -71,7 +73,10 @@ def freshness(instance: DagsterInstance, now: datetime, deadline_cron: str) -> A
         "recent_days": markdown(days),
     }
     if expected is None:
-        passed, summary = True, f"no day has ended before the deadline {deadline:%Y-%m-%d %H:%M} UTC yet"
+        passed, summary = (
+            True,
+            f"no day has ended before the deadline {deadline:%Y-%m-%d %H:%M} UTC yet",
+        )
     else:
         passed = expected in present
         summary = (
@@ -83,7 +88,9 @@ def freshness(instance: DagsterInstance, now: datetime, deadline_cron: str) -> A
         if not passed:
             metadata["overdue_seconds"] = round((now - deadline).total_seconds())
     if passed:
-        metadata[FRESH_UNTIL] = MetadataValue.timestamp(get_next_cron_tick(deadline_cron, now, "UTC"))
+        metadata[FRESH_UNTIL] = MetadataValue.timestamp(
+            get_next_cron_tick(deadline_cron, now, "UTC")
+        )
     return AssetCheckResult(
         check_name=FRESHNESS_CHECK,
         asset_key=METRICS,
@@ -94,7 +101,9 @@ def freshness(instance: DagsterInstance, now: datetime, deadline_cron: str) -> A
     )
 
 
-def completeness(expected_days: Iterable[str], with_rows: Set[str], materialized: Set[str]) -> AssetCheckResult:
+def completeness(
+    expected_days: Iterable[str], with_rows: Set[str], materialized: Set[str]
+) -> AssetCheckResult:
     """Every expected day has metrics rows, or was materialized with none (a zero-sales day)."""
     expected = list(expected_days)
     missing = [d for d in expected if d not in with_rows and d not in materialized]
@@ -102,7 +111,8 @@ def completeness(expected_days: Iterable[str], with_rows: Set[str], materialized
     ranges = _ranges(missing)
     first, last = (expected[0], expected[-1]) if expected else ("", "")
     summary = (
-        f"all {len(expected)} days {first}..{last} have metrics" + (f" ({len(empty)} of them zero-sales)" if empty else "")
+        f"all {len(expected)} days {first}..{last} have metrics"
+        + (f" ({len(empty)} of them zero-sales)" if empty else "")
         if not missing
         else f"{len(missing)} of {len(expected)} days {first}..{last} have no metrics: "
         + ", ".join(f"{a}..{b}" if a != b else a for a, b, _ in ranges[:3])
@@ -123,7 +133,9 @@ def completeness(expected_days: Iterable[str], with_rows: Set[str], materialized
             "missing_days": len(missing),
             "missing_days_sample": markdown(pd.DataFrame({"missing day": missing[:SAMPLE_ROWS]})),
             "missing_ranges": markdown(pd.DataFrame(ranges, columns=["from", "to", "days"])),
-            "zero_sales_days_sample": markdown(pd.DataFrame({"day materialized without rows": empty[:SAMPLE_ROWS]})),
+            "zero_sales_days_sample": markdown(
+                pd.DataFrame({"day materialized without rows": empty[:SAMPLE_ROWS]})
+            ),
         },
     )
 
@@ -132,7 +144,9 @@ def _ranges(days: list[str]) -> list[tuple[str, str, int]]:
     """Consecutive ISO days folded into (from, to, count)."""
     ranges: list[tuple[str, str, int]] = []
     for day in days:
-        if ranges and date.fromisoformat(ranges[-1][1]) + timedelta(days=1) == date.fromisoformat(day):
+        if ranges and date.fromisoformat(ranges[-1][1]) + timedelta(days=1) == date.fromisoformat(
+            day
+        ):
             ranges[-1] = (ranges[-1][0], day, ranges[-1][2] + 1)
         else:
             ranges.append((day, day, 1))
@@ -163,8 +177,12 @@ def sales_metrics_fresh(context: AssetCheckExecutionContext) -> AssetCheckResult
         "not the run's day: run it after backfills, or from the UI."
     ),
 )
-def sales_metrics_complete(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
-    days = warehouse.query("SELECT DISTINCT strftime(order_date, '%Y-%m-%d') AS day FROM {schema}.sales_metrics")
+def sales_metrics_complete(
+    context: AssetCheckExecutionContext, warehouse: Warehouse
+) -> AssetCheckResult:
+    days = warehouse.query(
+        "SELECT DISTINCT strftime(order_date, '%Y-%m-%d') AS day FROM {schema}.sales_metrics"
+    )
     with_rows = set(days["day"]) if len(days) else set()
     expected = daily_partitions.get_partition_keys(current_time=get_current_datetime())
     return completeness(expected, with_rows, context.instance.get_materialized_partitions(METRICS))
@@ -184,7 +202,11 @@ def sales_metrics_freshness_sensor(context: SensorEvaluationContext):
     result = freshness(context.instance, get_current_datetime(), SETTINGS.freshness_deadline_cron)
     key = AssetCheckKey(METRICS, FRESHNESS_CHECK)
     last = context.instance.event_log_storage.get_asset_check_summary_records([key])[key]
-    previous = last.last_completed_check_execution_record.evaluation if last.last_completed_check_execution_record else None
+    previous = (
+        last.last_completed_check_execution_record.evaluation
+        if last.last_completed_check_execution_record
+        else None
+    )
     if (
         previous is not None
         and previous.passed == result.passed

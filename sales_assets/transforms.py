@@ -78,13 +78,21 @@ def parse_utc(values: pd.Series) -> pd.Series:
     """
     text = _arrow(values)
     matched = pc.fill_null(pc.match_substring_regex(text, _ISO_TS), False)
-    naive_text = pc.if_else(matched, pc.replace_substring_regex(text, _TZ, ""), pa.scalar(None, _LARGE))
+    naive_text = pc.if_else(
+        matched, pc.replace_substring_regex(text, _TZ, ""), pa.scalar(None, _LARGE)
+    )
     naive = np.empty(len(text), dtype="datetime64[ns]")
-    for start in range(0, len(text), _CHUNK):  # bounded: to_datetime needs the text as Python objects
+    for start in range(
+        0, len(text), _CHUNK
+    ):  # bounded: to_datetime needs the text as Python objects
         chunk = naive_text.slice(start, _CHUNK).to_numpy(zero_copy_only=False)
-        naive[start : start + len(chunk)] = pd.to_datetime(chunk, format="ISO8601", errors="coerce").to_numpy("datetime64[ns]")
+        naive[start : start + len(chunk)] = pd.to_datetime(
+            chunk, format="ISO8601", errors="coerce"
+        ).to_numpy("datetime64[ns]")
     naive = pd.Series(naive, index=values.index)
-    zone = pc.replace_substring(pc.extract_regex(text, f"(?P<tz>{_TZ})").field("tz"), ":", "")  # +hhmm, Z, ""
+    zone = pc.replace_substring(
+        pc.extract_regex(text, f"(?P<tz>{_TZ})").field("tz"), ":", ""
+    )  # +hhmm, Z, ""
     has_offset = pc.and_(matched, pc.fill_null(pc.match_substring_regex(zone, r"^[+-]"), False))
     if not pc.any(has_offset).as_py():
         return naive.dt.tz_localize("UTC").astype(UTC_TS)
@@ -109,14 +117,19 @@ def number(values: pd.Series) -> pd.Series:
     out[plain] = pc.cast(array.filter(plain), pa.float64()).to_numpy()
     other = ~plain & array.is_valid().to_numpy(zero_copy_only=False)
     if other.any():
-        out[other] = pd.to_numeric(array.filter(other).to_numpy(zero_copy_only=False), errors="coerce").astype("float64")
+        out[other] = pd.to_numeric(
+            array.filter(other).to_numpy(zero_copy_only=False), errors="coerce"
+        ).astype("float64")
     return pd.Series(out, index=values.index)
 
 
 def ticket_size(amount: pd.Series) -> pd.Series:
     """low (<= 100), medium (<= 500), high (<= 1000), very_high (> 1000)."""
     index = np.searchsorted(np.asarray(TICKET_BOUNDS), amount.to_numpy(), side="left")
-    return pd.Series(pd.arrays.ArrowStringArray(pa.array(TICKET_SIZES, type=_LARGE).take(index)), index=amount.index)
+    return pd.Series(
+        pd.arrays.ArrowStringArray(pa.array(TICKET_SIZES, type=_LARGE).take(index)),
+        index=amount.index,
+    )
 
 
 def clean_sales(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -128,14 +141,21 @@ def clean_sales(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFram
     raw = raw.reset_index(drop=True)
     values = {column: text(raw, column) for column in SOURCE_COLUMNS}
     reason = np.zeros(len(raw), dtype=np.int8)  # 0 = valid; k = REJECT_REASONS[k - 1]
-    details: list[tuple[np.ndarray, object]] = []  # (rows, their detail), built only for the rows hit
+    details: list[
+        tuple[np.ndarray, object]
+    ] = []  # (rows, their detail), built only for the rows hit
 
     def reject(code: str, failed, why) -> None:
         """Give `code` to the still-valid rows where `failed`; `why(rows)` builds their detail."""
         hit = (reason == 0) & np.asarray(failed, dtype=bool)
         if hit.any():
             reason[hit] = REJECT_REASONS.index(code) + 1
-            details.append((np.flatnonzero(hit), why if isinstance(why, str) else why(hit).astype(object).to_numpy()))
+            details.append(
+                (
+                    np.flatnonzero(hit),
+                    why if isinstance(why, str) else why(hit).astype(object).to_numpy(),
+                )
+            )
 
     def shown(column: str):
         return lambda hit: column + "=" + values[column][hit]
@@ -159,17 +179,25 @@ def clean_sales(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFram
 
     start = pd.Timestamp(day, tz="UTC")
     outside = (order_ts < start) | (order_ts >= start + pd.Timedelta(days=1))
-    reject("wrong_partition", outside, lambda hit: "order_ts is on " + order_ts[hit].dt.strftime("%Y-%m-%d"))
+    reject(
+        "wrong_partition",
+        outside,
+        lambda hit: "order_ts is on " + order_ts[hit].dt.strftime("%Y-%m-%d"),
+    )
 
     # Among rows still valid, the earliest order_ts keeps an order_id; ties by file then row
     # (read from source_file/source_row: the warehouse promises no row order).
     valid = np.flatnonzero(reason == 0)
     instants = order_ts.to_numpy(dtype="datetime64[ns]")
     files = pc.dictionary_encode(_arrow(raw["source_file"]).take(valid))
-    file_rank = pc.rank(files.dictionary, sort_keys="ascending").to_numpy()[files.indices.to_numpy()]
+    file_rank = pc.rank(files.dictionary, sort_keys="ascending").to_numpy()[
+        files.indices.to_numpy()
+    ]
     row = raw["source_row"].to_numpy(dtype="int64")[valid]
     ranked = valid[np.lexsort((row, file_rank, instants[valid]))]
-    ids = pc.dictionary_encode(_arrow(values["order_id"]).take(ranked)).indices.to_numpy()  # numbered by first sight
+    ids = pc.dictionary_encode(
+        _arrow(values["order_id"]).take(ranked)
+    ).indices.to_numpy()  # numbered by first sight
     first = np.zeros(len(ranked) and ids.max() + 1, dtype=np.int64)
     first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)  # rank of each id's first (kept) row
     later = first[ids] != np.arange(len(ids))
@@ -178,9 +206,15 @@ def clean_sales(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFram
 
     def first_kept(hit: np.ndarray) -> pd.Series:
         rows, kept = ranked[later], ranked[first[ids[later]]]  # each duplicate and the row kept
-        where = raw["source_file"].iloc[kept].astype(STRING) + ":" + raw["source_row"].iloc[kept].astype(STRING)
+        where = (
+            raw["source_file"].iloc[kept].astype(STRING)
+            + ":"
+            + raw["source_row"].iloc[kept].astype(STRING)
+        )
         order = np.argsort(rows)  # `hit` is `duplicate`: the same rows, in row order
-        return "first kept at " + pd.Series(where.to_numpy()[order], index=rows[order], dtype=STRING)
+        return "first kept at " + pd.Series(
+            where.to_numpy()[order], index=rows[order], dtype=STRING
+        )
 
     reject("duplicate_order_id", duplicate, first_kept)
 
@@ -191,7 +225,10 @@ def clean_sales(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFram
         {
             "order_id": values["order_id"][ok],
             "order_ts": order_ts,
-            "order_date": order_ts.dt.floor("D").dt.tz_localize(None).astype("datetime64[s]").astype(DATE),
+            "order_date": order_ts.dt.floor("D")
+            .dt.tz_localize(None)
+            .astype("datetime64[s]")
+            .astype(DATE),
             "customer_id": values["customer_id"][ok],
             "product": values["product"][ok],
             "region": values["region"][ok],
@@ -203,10 +240,17 @@ def clean_sales(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFram
             "ticket_size": ticket_size(amount),
         }
     )
-    cleaned.index = pd.RangeIndex(len(cleaned))  # as reset_index(drop=True), without copying the columns
+    cleaned.index = pd.RangeIndex(
+        len(cleaned)
+    )  # as reset_index(drop=True), without copying the columns
 
     rejected = pd.DataFrame(
-        {column: raw[column][~ok].astype(STRING) if column in raw else pd.Series(pd.NA, index=raw.index[~ok], dtype=STRING) for column in SOURCE_COLUMNS}
+        {
+            column: raw[column][~ok].astype(STRING)
+            if column in raw
+            else pd.Series(pd.NA, index=raw.index[~ok], dtype=STRING)
+            for column in SOURCE_COLUMNS
+        }
     )
     codes = np.asarray(REJECT_REASONS, dtype=object)[reason[~ok] - 1]
     rejected["reject_reason"] = pd.Series(codes, index=rejected.index, dtype=STRING)
@@ -224,7 +268,9 @@ def daily_metrics(cleaned: pd.DataFrame) -> pd.DataFrame:
     """One row per order_date x product x region with orders, units, revenue, AOV, customers."""
     customer = cleaned["customer_id"].astype(STRING)
     frame = cleaned.assign(customer_id=customer.mask(customer.str.strip() == ""))
-    grouped = frame.groupby(["order_date", "product", "region"], sort=True, observed=True, dropna=False)
+    grouped = frame.groupby(
+        ["order_date", "product", "region"], sort=True, observed=True, dropna=False
+    )
     metrics = grouped.agg(
         orders=("order_id", "size"),
         units=("quantity", "sum"),
@@ -243,7 +289,18 @@ def daily_metrics(cleaned: pd.DataFrame) -> pd.DataFrame:
             "customers": "int64",
             "avg_order_value": "float64",
         }
-    )[["order_date", "product", "region", "orders", "units", "revenue", "avg_order_value", "customers"]]
+    )[
+        [
+            "order_date",
+            "product",
+            "region",
+            "orders",
+            "units",
+            "revenue",
+            "avg_order_value",
+            "customers",
+        ]
+    ]
 
 
 def day_column(day: date, index: pd.Index) -> pd.Series:

@@ -21,7 +21,15 @@ from datetime import datetime
 
 import duckdb
 import pandas as pd
-from dagster import ConfigurableResource, Failure, InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
+from dagster import (
+    ConfigurableResource,
+    Failure,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    TableColumn,
+    TableSchema,
+)
 from dagster._core.definitions.metadata import TableMetadataSet
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.errors import DagsterInvariantViolationError
@@ -58,7 +66,9 @@ def quoted_column(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def connect(database: str, read_only: bool = False, lock_timeout: float = 120.0, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    database: str, read_only: bool = False, lock_timeout: float = 120.0, config: dict | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, waiting with exponential backoff and jitter while another process
     holds its lock; after `lock_timeout` seconds, fail naming the file and the holder."""
     deadline = time.monotonic() + lock_timeout
@@ -153,7 +163,9 @@ class TransactionalDuckDbClient(DuckDbClient):
 class GrowingPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
     """Writes frames by column name (adding new columns) and reads day slices with parameters."""
 
-    def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
+    def handle_output(
+        self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection
+    ):
         table = _table(table_slice)
         connection.register("_sales_output", obj)
         try:
@@ -170,7 +182,10 @@ class GrowingPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
                 }
                 for name, kind, *_ in run(connection, "DESCRIBE SELECT * FROM _sales_output"):
                     if name.lower() not in have:
-                        run(connection, f"ALTER TABLE {table} ADD COLUMN {quoted_column(name)} {kind}")
+                        run(
+                            connection,
+                            f"ALTER TABLE {table} ADD COLUMN {quoted_column(name)} {kind}",
+                        )
                 run(connection, f"INSERT INTO {table} BY NAME SELECT * FROM _sales_output")
         finally:
             connection.unregister("_sales_output")
@@ -179,18 +194,26 @@ class GrowingPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
                 **TableMetadataSet(partition_row_count=len(obj), storage_kind="duckdb"),
                 "dagster/table_name": f"{table_slice.schema}.{table_slice.table}",
                 "dagster/column_schema": MetadataValue.table_schema(
-                    TableSchema(columns=[TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()])
+                    TableSchema(
+                        columns=[
+                            TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()
+                        ]
+                    )
                 ),
             }
         )
 
-    def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
+    def load_input(
+        self, context: InputContext, table_slice: TableSlice, connection
+    ) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
             return pd.DataFrame()
         columns = ", ".join(quoted(c) for c in table_slice.columns) if table_slice.columns else "*"
         where, params = partition_filter(table_slice)
-        return connection.sql(f"SELECT {columns} FROM {_table(table_slice)}{where}", params=params).to_arrow_table().to_pandas(
-            types_mapper=_arrow_types
+        return (
+            connection.sql(f"SELECT {columns} FROM {_table(table_slice)}{where}", params=params)
+            .to_arrow_table()
+            .to_pandas(types_mapper=_arrow_types)
         )
 
     @property
@@ -234,7 +257,11 @@ class HandoffDbIOManager(DbIOManager):
     @staticmethod
     def _key(run_id: str, context: OutputContext | InputContext) -> tuple:
         """What a handed-over frame is: this run's slice of this asset."""
-        return (run_id, context.asset_key, tuple(context.asset_partition_keys) if context.has_asset_partitions else ())
+        return (
+            run_id,
+            context.asset_key,
+            tuple(context.asset_partition_keys) if context.has_asset_partitions else (),
+        )
 
     def load_input(self, context: InputContext):
         frame = self._take(context)
@@ -259,7 +286,9 @@ class HandoffDbIOManager(DbIOManager):
 class SalesWarehouseIOManager(DuckDBPandasIOManager):
     """DuckDBPandasIOManager with one transaction per write, growing tables, empty days kept."""
 
-    lock_timeout_seconds: float = Field(default=120.0, description="How long to wait for a locked warehouse.")
+    lock_timeout_seconds: float = Field(
+        default=120.0, description="How long to wait for a locked warehouse."
+    )
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
@@ -287,7 +316,9 @@ class Warehouse(ConfigurableResource):
         """Run a read query; tables are named `{schema}.x` in `sql`. Missing tables read as empty."""
         connection = connect(self.database, lock_timeout=self.lock_timeout_seconds)
         try:
-            return connection.execute(sql.format(schema=quoted(self.schema_name)), list(params)).fetchdf()
+            return connection.execute(
+                sql.format(schema=quoted(self.schema_name)), list(params)
+            ).fetchdf()
         except duckdb.CatalogException:
             return pd.DataFrame()
         finally:

@@ -23,9 +23,11 @@ class Pipeline:
     def __init__(self, root: Path, instance: DagsterInstance):
         self.root = root
         self.instance = instance
-        self.settings = dataclasses.replace(SETTINGS, warehouse=root / "warehouse.duckdb", landing_dir=None)
+        self.settings = dataclasses.replace(
+            SETTINGS, warehouse=root / "warehouse.duckdb", landing_dir=None
+        )
 
-    def configure(self, **changes) -> "Pipeline":
+    def configure(self, **changes) -> Pipeline:
         """Change settings for the next runs, e.g. landing_dir=..., synthetic_rows=..."""
         self.settings = dataclasses.replace(self.settings, **changes)
         return self
@@ -45,8 +47,12 @@ class Pipeline:
             return connection.execute(sql, list(params)).fetchdf()
 
     def count(self, table: str, day: str) -> int:
-        column = {"raw_sales": "partition_date", "rejected_sales": "partition_date"}.get(table, "order_date")
-        return int(self.query(f"SELECT count(*) FROM sales.{table} WHERE {column} = ?", [day]).iloc[0, 0])
+        column = {"raw_sales": "partition_date", "rejected_sales": "partition_date"}.get(
+            table, "order_date"
+        )
+        return int(
+            self.query(f"SELECT count(*) FROM sales.{table} WHERE {column} = ?", [day]).iloc[0, 0]
+        )
 
 
 @pytest.fixture

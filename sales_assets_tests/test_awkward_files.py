@@ -16,9 +16,9 @@ DAY = date(2024, 3, 1)
 HEADER = "order_id,order_ts,product,region,quantity,unit_price,customer_id"
 ROWS = [
     # quoted delimiter and quote, quoted newline, unicode, padded value
-    ('o1', '2024-03-01T10:00:00Z', 'Laptop, 15" screen', 'north', '2', '10.50', 'C1'),
-    ('o2', '2024-03-01 11:00:00+01:00', 'two\nline product', 'Zürich', '1', '3', ''),
-    ('o3', '2024-03-01T23:59:59.5Z', '東京 ☃ café', ' south ', '3.0', '0', 'C2'),
+    ("o1", "2024-03-01T10:00:00Z", 'Laptop, 15" screen', "north", "2", "10.50", "C1"),
+    ("o2", "2024-03-01 11:00:00+01:00", "two\nline product", "Zürich", "1", "3", ""),
+    ("o3", "2024-03-01T23:59:59.5Z", "東京 ☃ café", " south ", "3.0", "0", "C2"),
 ]
 
 
@@ -49,7 +49,16 @@ def _rows(raw: pd.DataFrame, file: str) -> list[tuple]:
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
 @pytest.mark.parametrize("bom", [False, True], ids=["plain", "BOM"])
-@pytest.mark.parametrize("name", ["orders.csv", "orders with spaces.csv", "ventes-été ☃.csv", "orders.csv.gz", "ünï cødé.csv.gz"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "orders.csv",
+        "orders with spaces.csv",
+        "ventes-été ☃.csv",
+        "orders.csv.gz",
+        "ünï cødé.csv.gz",
+    ],
+)
 def test_awkward_csv_parses_exactly(tmp_path, name, bom, newline):
     folder = _day(tmp_path)
     data = (b"\xef\xbb\xbf" if bom else b"") + _csv(ROWS, newline).encode("utf-8")
@@ -72,12 +81,16 @@ def test_awkward_files_run_end_to_end(pipeline, tmp_path):
 
     assert pipeline.run(DAY.isoformat()).success
 
-    cleaned = pipeline.query("SELECT order_id, product, region, quantity FROM sales.cleaned_sales ORDER BY order_id")
+    cleaned = pipeline.query(
+        "SELECT order_id, product, region, quantity FROM sales.cleaned_sales ORDER BY order_id"
+    )
     assert cleaned.values.tolist() == [
         ["o1", 'Laptop, 15" screen', "north", 2],
         ["o2", "two\r\nline product", "Zürich", 1],
         ["o9", "東京 ☃ café", "south", 3],
     ]
-    files = pipeline.query("SELECT DISTINCT source_file FROM sales.raw_sales ORDER BY 1")["source_file"].tolist()
+    files = pipeline.query("SELECT DISTINCT source_file FROM sales.raw_sales ORDER BY 1")[
+        "source_file"
+    ].tolist()
     assert files == [f"{DAY}/a b ☃.csv", f"{DAY}/zürich.csv.gz"]
     assert pipeline.count("rejected_sales", DAY.isoformat()) == 0

@@ -16,9 +16,11 @@ import duckdb
 import pandas as pd
 import pytest
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance
-from dagster._core.instance.ref import InstanceRef
 from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecordStatus as Status,
+)
 
 from sales_assets import transforms
 from sales_assets.sources.synthetic import generate_orders
@@ -36,7 +38,9 @@ def check_record(instance, asset: str, check: str, day: str | None):
 
 def evaluation(instance, asset: str, check: str, day: str):
     record = check_record(instance, asset, check, day)
-    assert record is not None and record.evaluation is not None, f"no evaluation of {check} for {day}"
+    assert record is not None and record.evaluation is not None, (
+        f"no evaluation of {check} for {day}"
+    )
     return record.evaluation
 
 
@@ -49,7 +53,9 @@ def write_day(landing: Path, day: str, rows: int = 1000, dirty_rate: float = 0.0
     """A landing CSV for `day`: `dirty_rate` of its rows broken on purpose."""
     folder = landing / day
     folder.mkdir(parents=True, exist_ok=True)
-    generate_orders(date.fromisoformat(day), rows, dirty_rate=dirty_rate).to_csv(folder / "orders.csv", index=False)
+    generate_orders(date.fromisoformat(day), rows, dirty_rate=dirty_rate).to_csv(
+        folder / "orders.csv", index=False
+    )
 
 
 def metrics_rows(pipeline, day: str) -> pd.DataFrame:
@@ -109,7 +115,12 @@ def test_corrupted_cleaned_output_fails_the_schema_check_and_is_blocked(pipeline
     assert "huge" in schema.metadata["failing_rows_sample"].value
     [message] = step_failures(pipeline.instance, result.run_id)
     assert "cleaned_sales_schema" in message and DAY in message
-    assert pipeline.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'sales_metrics'").n[0] == 0
+    assert (
+        pipeline.query(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'sales_metrics'"
+        ).n[0]
+        == 0
+    )
     assert DAY not in pipeline.instance.get_materialized_partitions(AssetKey("sales_metrics"))
 
 
@@ -208,10 +219,16 @@ def test_five_day_range_one_bad_day_blocks_only_itself(pipeline, tmp_path):
         if day == bad:
             continue
         for asset, check in per_day_checks:
-            assert check_record(instance, asset, check, day).status == Status.SUCCEEDED, (day, check)
+            assert check_record(instance, asset, check, day).status == Status.SUCCEEDED, (
+                day,
+                check,
+            )
         assert pipeline.count("sales_metrics", day) > 0
     assert check_record(instance, "cleaned_sales", "rejection_rate", bad).status == Status.FAILED
-    assert check_record(instance, "sales_metrics", "revenue_reconciles", bad).status != Status.SUCCEEDED
+    assert (
+        check_record(instance, "sales_metrics", "revenue_reconciles", bad).status
+        != Status.SUCCEEDED
+    )
     assert pipeline.count("sales_metrics", bad) == 0
     assert instance.get_materialized_partitions(AssetKey("sales_metrics")) == set(days) - {bad}
 
@@ -230,15 +247,32 @@ def test_a_rejection_rate_under_the_limit_warns_without_blocking(pipeline, tmp_p
 
 def test_cli_materialize_of_a_noisy_day_exits_non_zero_and_keeps_its_metrics(tmp_path):
     """The issue's acceptance: `dagster asset materialize --select '*' --partition D` as a user runs it."""
-    home, landing, warehouse = tmp_path / "home", tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    home, landing, warehouse = (
+        tmp_path / "home",
+        tmp_path / "landing",
+        tmp_path / "warehouse.duckdb",
+    )
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
-    env.update(DAGSTER_HOME=str(home), SALES_LANDING_DIR=str(landing), SALES_WAREHOUSE=str(warehouse))
-    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "sales_assets.definitions",
-               "--select", "*", "--partition", DAY]
+    env.update(
+        DAGSTER_HOME=str(home), SALES_LANDING_DIR=str(landing), SALES_WAREHOUSE=str(warehouse)
+    )
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "sales_assets.definitions",
+        "--select",
+        "*",
+        "--partition",
+        DAY,
+    ]
 
     def materialize_cli():
-        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
 
     def metrics():
         with duckdb.connect(str(warehouse), read_only=True) as connection:

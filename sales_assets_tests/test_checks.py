@@ -34,7 +34,6 @@ from sales_assets.contracts import REQUIRED_COLUMNS, CleanedSales, SalesMetrics
 from sales_assets.definitions import build_resources, defs
 from sales_assets.settings import REPO_ROOT
 from sales_assets.sources.synthetic import synthetic_day
-from sales_assets.warehouse import Warehouse
 from sales_assets.table_checks import (
     COMPLETENESS_CHECK,
     FRESHNESS_CHECK,
@@ -44,6 +43,7 @@ from sales_assets.table_checks import (
     sales_metrics_fresh,
     sales_metrics_freshness_sensor,
 )
+from sales_assets.warehouse import Warehouse
 from sales_assets_tests.conftest import ASSETS
 from sales_assets_tests.test_blocking import check_record, write_day
 
@@ -124,7 +124,9 @@ def test_rejection_rate_warns_above_a_fifth_and_blocks_above_the_limit(day_frame
     assert not warn.passed and warn.severity == AssetCheckSeverity.WARN
     assert not error.passed and error.severity == AssetCheckSeverity.ERROR
     checks.raise_if_blocked([warn], DAY)  # a warning never blocks
-    with pytest.raises(Exception, match=r"day 2024-03-01 blocked by failed check\(s\) rejection_rate"):
+    with pytest.raises(
+        Exception, match=r"day 2024-03-01 blocked by failed check\(s\) rejection_rate"
+    ):
         checks.raise_if_blocked([error], DAY)
 
 
@@ -146,21 +148,34 @@ def test_volume_history_reaches_past_gaps_for_the_previous_7_days_present(tmp_pa
         )
     history = checks.volume_history(warehouse.query, date(2024, 2, 12))
     days = pd.to_datetime(history["order_date"]).dt.strftime("%Y-%m-%d").tolist()
-    assert days == ["2024-02-11", "2024-02-10", "2024-01-05", "2024-01-04", "2024-01-03", "2024-01-02", "2024-01-01"]
+    assert days == [
+        "2024-02-11",
+        "2024-02-10",
+        "2024-01-05",
+        "2024-01-04",
+        "2024-01-03",
+        "2024-01-02",
+        "2024-01-01",
+    ]
     assert history["rows"].tolist() == [1, 1, 1, 1, 2, 1, 1]
     assert checks.volume_history(warehouse.query, date(2024, 1, 1)).empty
 
 
 def test_completeness_lists_missing_days_and_ranges():
     days = [f"2024-01-{d:02d}" for d in range(1, 31)]
-    with_rows = set(days) - {"2024-01-03"} - {f"2024-01-{d:02d}" for d in range(10, 40)} - {"2024-01-05"}
+    with_rows = (
+        set(days) - {"2024-01-03"} - {f"2024-01-{d:02d}" for d in range(10, 40)} - {"2024-01-05"}
+    )
     result = completeness(days, with_rows, materialized={"2024-01-05"})
     assert not result.passed and result.severity == AssetCheckSeverity.WARN
     assert result.metadata["missing_days"].value == 22
     assert result.metadata["zero_sales_days"].value == 1
     assert result.metadata["missing_days_sample"].value.count("\n") == 21  # 20 of the 22 days
     ranges = result.metadata["missing_ranges"].value
-    assert "| 2024-01-03 | 2024-01-03 |      1 |" in ranges and "| 2024-01-10 | 2024-01-30 |     21 |" in ranges
+    assert (
+        "| 2024-01-03 | 2024-01-03 |      1 |" in ranges
+        and "| 2024-01-10 | 2024-01-30 |     21 |" in ranges
+    )
 
 
 def latest(instance, check: str):
@@ -174,7 +189,9 @@ def tick(pipeline, now: datetime):
     if isinstance(outcome, SensorResult):
         for event in outcome.asset_events:
             pipeline.instance.report_runless_asset_event(event)
-        assert not outcome.run_requests  # it evaluates in the tick: no run to queue behind backfills
+        assert (
+            not outcome.run_requests
+        )  # it evaluates in the tick: no run to queue behind backfills
     return outcome
 
 
@@ -201,7 +218,9 @@ def test_freshness_sensor_flags_a_missed_nightly_load_and_clears_once_it_lands(p
     fresh = latest(pipeline.instance, FRESHNESS_CHECK)
     assert fresh.passed, fresh.description
     assert fresh.metadata["fresh_until"].value == datetime(2024, 3, 3, 8, tzinfo=UTC).timestamp()
-    assert isinstance(tick(pipeline, datetime(2024, 3, 3, 7, 59, tzinfo=UTC)), SkipReason)  # before the next deadline
+    assert isinstance(
+        tick(pipeline, datetime(2024, 3, 3, 7, 59, tzinfo=UTC)), SkipReason
+    )  # before the next deadline
 
     next_deadline_passed = datetime(2024, 3, 3, 8, 5, tzinfo=UTC)  # no run happened on the 3rd
     assert isinstance(tick(pipeline, next_deadline_passed), SensorResult)
@@ -234,14 +253,18 @@ def test_completeness_after_per_day_runs_selected_with_star(pipeline, tmp_path):
     for day in ("2024-01-01", "2024-01-02", "2024-01-04"):
         write_day(landing, day, rows=300)
     (landing / "2024-01-05").mkdir(parents=True)
-    (landing / "2024-01-05" / "orders.csv").write_text(",".join(REQUIRED_COLUMNS) + "\n")  # zero-sales day
+    (landing / "2024-01-05" / "orders.csv").write_text(
+        ",".join(REQUIRED_COLUMNS) + "\n"
+    )  # zero-sales day
     pipeline.configure(landing_dir=landing)
     now = datetime(2024, 1, 6, 9, 0, tzinfo=UTC)
 
     def run_all(day: str):
         with freeze_time(now):
             return materialize(
-                [*ASSETS, *TABLE_CHECKS], partition_key=day, resources=build_resources(pipeline.settings),
+                [*ASSETS, *TABLE_CHECKS],
+                partition_key=day,
+                resources=build_resources(pipeline.settings),
                 instance=pipeline.instance,
             )
 
@@ -249,9 +272,16 @@ def test_completeness_after_per_day_runs_selected_with_star(pipeline, tmp_path):
         assert run_all(day).success
     gap = latest(pipeline.instance, COMPLETENESS_CHECK)
     assert not gap.passed and gap.severity == AssetCheckSeverity.WARN
-    assert gap.metadata["missing_days"].value == 1 and "2024-01-03" in gap.metadata["missing_days_sample"].value
-    assert gap.metadata["zero_sales_days"].value == 1 and gap.metadata["days_with_metrics"].value == 3
-    assert latest(pipeline.instance, FRESHNESS_CHECK).passed  # 2024-01-05 landed before the 08:00 deadline
+    assert (
+        gap.metadata["missing_days"].value == 1
+        and "2024-01-03" in gap.metadata["missing_days_sample"].value
+    )
+    assert (
+        gap.metadata["zero_sales_days"].value == 1 and gap.metadata["days_with_metrics"].value == 3
+    )
+    assert latest(
+        pipeline.instance, FRESHNESS_CHECK
+    ).passed  # 2024-01-05 landed before the 08:00 deadline
 
     write_day(landing, "2024-01-03", rows=300)
     assert run_all("2024-01-03").success
@@ -282,14 +312,27 @@ def test_the_daemon_runs_the_freshness_sensor_by_default(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
     env.update(DAGSTER_HOME=str(home), SALES_WAREHOUSE=str(tmp_path / "warehouse.duckdb"))
     daemon = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "sales_assets.definitions"],
-        env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(Path(sys.executable).parent / "dagster-daemon"),
+            "run",
+            "-m",
+            "sales_assets.definitions",
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     key = AssetCheckKey(AssetKey("sales_metrics"), FRESHNESS_CHECK)
     try:
         with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
             deadline = time.monotonic() + 180
-            while not (history := instance.event_log_storage.get_asset_check_execution_history(key, limit=1)):
+            while not (
+                history := instance.event_log_storage.get_asset_check_execution_history(
+                    key, limit=1
+                )
+            ):
                 assert daemon.poll() is None, "dagster-daemon exited"
                 assert time.monotonic() < deadline, "no freshness verdict within 180 s"
                 time.sleep(2)

@@ -17,8 +17,13 @@ from sales_assets.settings import REPO_ROOT
 from sales_assets.sources.synthetic import generate_orders
 
 CONTRACT_CHECKS = {
-    "raw_sales_schema", "cleaned_sales_schema", "rows_accounted_for", "rejection_rate",
-    "daily_volume", "sales_metrics_schema", "revenue_reconciles",
+    "raw_sales_schema",
+    "cleaned_sales_schema",
+    "rows_accounted_for",
+    "rejection_rate",
+    "daily_volume",
+    "sales_metrics_schema",
+    "revenue_reconciles",
 }
 CLI = [sys.executable, "-m", "sales_assets.cli", "backfill"]
 
@@ -39,23 +44,41 @@ def env(tmp_path) -> dict:
 
 
 def _backfill(env: dict, *days: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *days, "--quiet"], env=env, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    return subprocess.run(
+        [*CLI, *days, "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
 
 
 def _rows(env: dict, table: str, column: str) -> dict[str, int]:
     with duckdb.connect(env["SALES_WAREHOUSE"], read_only=True) as connection:
-        pairs = connection.execute(f"SELECT {column}::VARCHAR, count(*) FROM sales.{table} GROUP BY 1").fetchall()
+        pairs = connection.execute(
+            f"SELECT {column}::VARCHAR, count(*) FROM sales.{table} GROUP BY 1"
+        ).fetchall()
     return dict(pairs)
 
 
 def _runs(env: dict):
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         # the days' runs; the run of the completeness check after them has no day
-        runs = [r for r in instance.get_runs(RunsFilter(job_name="daily_sales_job")) if "dagster/partition" in r.tags]
+        runs = [
+            r
+            for r in instance.get_runs(RunsFilter(job_name="daily_sales_job"))
+            if "dagster/partition" in r.tags
+        ]
         checks = {
             run.tags["dagster/partition"]: {
-                (e.dagster_event.event_specific_data.check_name, e.dagster_event.event_specific_data.passed)
-                for e in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+                (
+                    e.dagster_event.event_specific_data.check_name,
+                    e.dagster_event.event_specific_data.passed,
+                )
+                for e in instance.all_logs(
+                    run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+                )
             }
             for run in runs
         }
@@ -67,7 +90,9 @@ def test_backfill_records_one_run_per_day_and_loads_every_day(env):
     assert done.returncode == 0, done.stderr
     days = ["2024-03-01", "2024-03-02", "2024-03-03"]
     for day in days:
-        assert any(line.startswith(f"| {day} | ok") for line in done.stdout.splitlines()), done.stdout
+        assert any(line.startswith(f"| {day} | ok") for line in done.stdout.splitlines()), (
+            done.stdout
+        )
     assert "3 of 3 day(s) succeeded" in done.stdout
 
     statuses, checks = _runs(env)
@@ -80,17 +105,28 @@ def test_backfill_records_one_run_per_day_and_loads_every_day(env):
     # completeness is evaluated once, after the days, in a run of its own that the backfill prints
     assert all("sales_metrics_complete" not in {name for name, _ in checks[day]} for day in days)
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        (run,) = [r for r in instance.get_runs(RunsFilter(job_name="daily_sales_job")) if "dagster/partition" not in r.tags]
-        (evaluation,) = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        (run,) = [
+            r
+            for r in instance.get_runs(RunsFilter(job_name="daily_sales_job"))
+            if "dagster/partition" not in r.tags
+        ]
+        (evaluation,) = instance.all_logs(
+            run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        )
     assert evaluation.dagster_event.event_specific_data.check_name == "sales_metrics_complete"
-    assert f"completeness (sales_metrics_complete): {evaluation.dagster_event.event_specific_data.description}" in done.stdout
+    assert (
+        f"completeness (sales_metrics_complete): {evaluation.dagster_event.event_specific_data.description}"
+        in done.stdout
+    )
 
 
 def test_a_blocked_day_fails_the_backfill_and_only_itself(env, tmp_path):
     landing = tmp_path / "landing"
     for day, dirty in [("2024-03-01", 0.01), ("2024-03-02", 0.5), ("2024-03-03", 0.01)]:
         (landing / day).mkdir(parents=True)
-        generate_orders(date.fromisoformat(day), 400, dirty_rate=dirty).to_csv(landing / day / "orders.csv", index=False)
+        generate_orders(date.fromisoformat(day), 400, dirty_rate=dirty).to_csv(
+            landing / day / "orders.csv", index=False
+        )
     (landing / "2024-03-04").mkdir()
     (landing / "2024-03-04" / "orders.txt").write_text("not data")
 

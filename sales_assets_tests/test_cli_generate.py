@@ -19,12 +19,33 @@ from sales_assets.transforms import clean_sales
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
 def test_generate_every_format_reads_back_exactly(tmp_path, fmt):
     out = tmp_path / "landing"
-    assert main(["generate", "--start", "2024-02-28", "--days", "3", "--rows-per-day", "700",
-                 "--format", fmt, "--dirty-rate", "0.04", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--start",
+                "2024-02-28",
+                "--days",
+                "3",
+                "--rows-per-day",
+                "700",
+                "--format",
+                fmt,
+                "--dirty-rate",
+                "0.04",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
     assert sorted(p.name for p in out.iterdir()) == ["2024-02-28", "2024-02-29", "2024-03-01"]
     for folder in out.iterdir():
-        assert [p.name for p in folder.iterdir()] == [f"orders.{fmt}"]  # no partial file left behind
+        assert [p.name for p in folder.iterdir()] == [
+            f"orders.{fmt}"
+        ]  # no partial file left behind
         day = date.fromisoformat(folder.name)
         raw = landing_day(out, day)
         assert len(raw) == 700
@@ -39,21 +60,54 @@ def test_generate_every_format_reads_back_exactly(tmp_path, fmt):
 
 
 def test_dirty_rate_zero_gives_clean_files(tmp_path):
-    main(["generate", "--start", "2024-03-01", "--rows-per-day", "500", "--dirty-rate", "0", "--out", str(tmp_path), "--quiet"])
+    main(
+        [
+            "generate",
+            "--start",
+            "2024-03-01",
+            "--rows-per-day",
+            "500",
+            "--dirty-rate",
+            "0",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     cleaned, rejected = clean_sales(landing_day(tmp_path, date(2024, 3, 1)), date(2024, 3, 1))
     assert (len(cleaned), len(rejected)) == (500, 0)
 
 
 def test_seed_varies_the_data_deterministically(tmp_path):
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
-        main(["generate", "--start", "2024-03-01", "--rows-per-day", "50", "--seed", seed, "--out", str(tmp_path / name), "--quiet"])
+        main(
+            [
+                "generate",
+                "--start",
+                "2024-03-01",
+                "--rows-per-day",
+                "50",
+                "--seed",
+                seed,
+                "--out",
+                str(tmp_path / name),
+                "--quiet",
+            ]
+        )
     read = {name: (tmp_path / name / "2024-03-01" / "orders.csv").read_text() for name in "abc"}
     assert read["a"] == read["b"] != read["c"]
 
 
-@pytest.mark.parametrize("args", [["--start", "2024-02-30"], ["--start", "2024-03-01", "--dirty-rate", "1.5"], ["--start", "2024-03-01", "--dirty-rate", "0.8"],
-                                  ["--start", "2024-03-01", "--dirty-rate", "lots"],
-                                  ["--start", "2024-03-01", "--format", "xlsx"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--start", "2024-02-30"],
+        ["--start", "2024-03-01", "--dirty-rate", "1.5"],
+        ["--start", "2024-03-01", "--dirty-rate", "0.8"],
+        ["--start", "2024-03-01", "--dirty-rate", "lots"],
+        ["--start", "2024-03-01", "--format", "xlsx"],
+    ],
+)
 def test_bad_arguments_are_refused(tmp_path, args, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["generate", *args, "--out", str(tmp_path)])
@@ -63,8 +117,25 @@ def test_bad_arguments_are_refused(tmp_path, args, capsys):
 
 def test_console_script(tmp_path):
     script = Path(sys.executable).parent / "sales-assets"
-    result = subprocess.run([str(script), "generate", "--start", "2024-03-01", "--days", "2", "--rows-per-day", "100",
-                             "--format", "parquet", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            str(script),
+            "generate",
+            "--start",
+            "2024-03-01",
+            "--days",
+            "2",
+            "--rows-per-day",
+            "100",
+            "--format",
+            "parquet",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote 2 day(s) x 100 rows as parquet" in result.stdout
     assert "generate" in result.stderr  # the progress bar

@@ -58,8 +58,22 @@ def env(tmp_path) -> dict:
 def materialize(env: dict, day: str) -> subprocess.Popen:
     dagster = Path(sys.executable).with_name("dagster")
     return subprocess.Popen(
-        [str(dagster), "asset", "materialize", "-m", "sales_assets.definitions", "--select", "*", "--partition", day],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(dagster),
+            "asset",
+            "materialize",
+            "-m",
+            "sales_assets.definitions",
+            "--select",
+            "*",
+            "--partition",
+            day,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -80,7 +94,11 @@ def finished_at(output: str) -> float:
 
 
 def hold(database: str, mode: str, seconds: float) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, database, mode, str(seconds)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, database, mode, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = holder.stdout.readline()
     assert line.strip() == "held", line
     return holder
@@ -109,7 +127,10 @@ def test_four_days_at_once_against_one_file(env):
 
 def test_a_run_waits_while_another_process_holds_the_file_for_20s(env, tmp_path):
     """One file held read-only, another read-write, each for 20 s while a day runs on it."""
-    envs = {mode: {**env, "SALES_WAREHOUSE": str(tmp_path / mode / "warehouse.duckdb")} for mode in ("ro", "rw")}
+    envs = {
+        mode: {**env, "SALES_WAREHOUSE": str(tmp_path / mode / "warehouse.duckdb")}
+        for mode in ("ro", "rw")
+    }
     for mode_env in envs.values():  # the day before, so the holders have a file to open
         assert finish(materialize(mode_env, "2024-03-01"))[0] == 0
     holders = {mode: hold(envs[mode]["SALES_WAREHOUSE"], mode, 20) for mode in envs}
@@ -142,20 +163,36 @@ def test_a_lock_held_past_the_timeout_fails_naming_the_holder(env):
 def test_the_readme_snapshot_recipe_copies_everything_and_releases_the_lock(tmp_path):
     """The README's way to query without blocking the load, run as written (paths swapped)."""
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("### Query without blocking the nightly load"):]
-    recipe = section[section.index("```python") + len("```python"):]
+    section = readme[readme.index("### Query without blocking the nightly load") :]
+    recipe = section[section.index("```python") + len("```python") :]
     recipe = recipe[: recipe.index("```")]
     warehouse, snapshot = tmp_path / "warehouse.duckdb", tmp_path / "snapshot.duckdb"
     with duckdb.connect(str(warehouse)) as connection:
-        connection.execute("CREATE SCHEMA sales; CREATE TABLE sales.raw_sales AS SELECT range AS x FROM range(1000)")
+        connection.execute(
+            "CREATE SCHEMA sales; CREATE TABLE sales.raw_sales AS SELECT range AS x FROM range(1000)"
+        )
     assert "'data/warehouse.duckdb'" in recipe and "'data/snapshot.duckdb'" in recipe
-    exec(recipe.replace("data/warehouse.duckdb", str(warehouse)).replace("data/snapshot.duckdb", str(snapshot)), {})
+    exec(
+        recipe.replace("data/warehouse.duckdb", str(warehouse)).replace(
+            "data/snapshot.duckdb", str(snapshot)
+        ),
+        {},
+    )
 
     with duckdb.connect(str(snapshot), read_only=True) as connection:
-        assert connection.execute("SELECT count(*), sum(x) FROM sales.raw_sales").fetchone() == (1000, 499500)
+        assert connection.execute("SELECT count(*), sum(x) FROM sales.raw_sales").fetchone() == (
+            1000,
+            499500,
+        )
         # While the analyst sits in the snapshot, a writer in another process gets the warehouse.
         writer = subprocess.run(
-            [sys.executable, "-c", f"import duckdb; duckdb.connect({str(warehouse)!r}).execute('CREATE TABLE t (x INT)')"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-c",
+                f"import duckdb; duckdb.connect({str(warehouse)!r}).execute('CREATE TABLE t (x INT)')",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert writer.returncode == 0, writer.stderr

@@ -28,7 +28,12 @@ from sales_assets.sources.synthetic import generate_orders
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = "2024-03-01"
-TABLES = {"raw_sales": "partition_date", "cleaned_sales": "order_date", "rejected_sales": "partition_date", "sales_metrics": "order_date"}
+TABLES = {
+    "raw_sales": "partition_date",
+    "cleaned_sales": "order_date",
+    "rejected_sales": "partition_date",
+    "sales_metrics": "order_date",
+}
 WRITE_ORDER = list(TABLES)  # the order the run writes them in
 
 
@@ -37,7 +42,10 @@ def fingerprints(database: Path) -> dict[str, tuple]:
     with duckdb.connect(str(database), read_only=True) as connection:
         return {
             table: tuple(
-                connection.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM sales.{table} t WHERE {column} = ?", [DAY]).fetchone()
+                connection.execute(
+                    f"SELECT count(*), sum(hash(t)::HUGEINT) FROM sales.{table} t WHERE {column} = ?",
+                    [DAY],
+                ).fetchone()
             )
             for table, column in TABLES.items()
         }
@@ -94,7 +102,12 @@ KILLER = textwrap.dedent(
 
 @pytest.mark.parametrize(
     ("table", "moment"),
-    [("raw_sales", "after_delete"), ("rejected_sales", "before_commit"), ("sales_metrics", "before_commit"), ("cleaned_sales", "after_commit")],
+    [
+        ("raw_sales", "after_delete"),
+        ("rejected_sales", "before_commit"),
+        ("sales_metrics", "before_commit"),
+        ("cleaned_sales", "after_commit"),
+    ],
 )
 def test_sigkill_inside_the_write_transaction_keeps_the_previous_rows(pipeline, table, moment):
     pipeline.configure(synthetic_rows=2000)
@@ -102,8 +115,20 @@ def test_sigkill_inside_the_write_transaction_keeps_the_previous_rows(pipeline, 
     old = fingerprints(pipeline.settings.warehouse)
 
     killed = subprocess.run(
-        [sys.executable, "-c", KILLER, table, moment, str(pipeline.settings.warehouse), "3000", DAY],
-        cwd=REPO, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-c",
+            KILLER,
+            table,
+            moment,
+            str(pipeline.settings.warehouse),
+            "3000",
+            DAY,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
 
@@ -111,13 +136,19 @@ def test_sigkill_inside_the_write_transaction_keeps_the_previous_rows(pipeline, 
     if moment == "after_commit":
         assert wal.exists() and wal.stat().st_size > 0  # the commit is only in the WAL
     after = fingerprints(pipeline.settings.warehouse)  # a read-only open replays it
-    done = WRITE_ORDER[: WRITE_ORDER.index(table) + (moment == "after_commit")]  # committed before the kill
-    assert {t: after[t] for t in WRITE_ORDER if t not in done} == {t: old[t] for t in WRITE_ORDER if t not in done}
+    done = WRITE_ORDER[
+        : WRITE_ORDER.index(table) + (moment == "after_commit")
+    ]  # committed before the kill
+    assert {t: after[t] for t in WRITE_ORDER if t not in done} == {
+        t: old[t] for t in WRITE_ORDER if t not in done
+    }
     assert all(after[t] != old[t] for t in done)  # the earlier tables hold the new rows whole
     if "raw_sales" in done:
         assert after["raw_sales"][0] == 3000
 
-    assert pipeline.configure(synthetic_rows=3000).run(DAY).success  # a rerun opens the file and succeeds
+    assert (
+        pipeline.configure(synthetic_rows=3000).run(DAY).success
+    )  # a rerun opens the file and succeeds
     new = fingerprints(pipeline.settings.warehouse)
     assert new["raw_sales"][0] == 3000
     assert all(after[t] == new[t] for t in done)
@@ -170,15 +201,34 @@ def _landing_day(landing: Path, rows: int, seed: int) -> None:
 def _cli(env: dict) -> subprocess.Popen:
     dagster = Path(sys.executable).with_name("dagster")
     return subprocess.Popen(
-        [str(dagster), "asset", "materialize", "-m", "sales_assets.definitions", "--select", "*", "--partition", DAY],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            str(dagster),
+            "asset",
+            "materialize",
+            "-m",
+            "sales_assets.definitions",
+            "--select",
+            "*",
+            "--partition",
+            DAY,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
-def _kill_when(process: subprocess.Popen, marker: str, delay: float, timeout: float = 180.0) -> list[str]:
+def _kill_when(
+    process: subprocess.Popen, marker: str, delay: float, timeout: float = 180.0
+) -> list[str]:
     """SIGKILL the run `delay` s after `marker` shows in its log; return the log read so far."""
     lines = []
-    watchdog = threading.Timer(timeout, os.killpg, (process.pid, signal.SIGKILL))  # bounds a silent hang
+    watchdog = threading.Timer(
+        timeout, os.killpg, (process.pid, signal.SIGKILL)
+    )  # bounds a silent hang
     watchdog.start()
     try:
         for line in process.stdout:  # the run logs every event as it happens (PYTHONUNBUFFERED)
@@ -197,10 +247,20 @@ def _kill_when(process: subprocess.Popen, marker: str, delay: float, timeout: fl
 
 
 def test_cli_run_killed_while_writing_never_leaves_a_mixed_day(tmp_path):
-    landing, database, home = tmp_path / "landing", tmp_path / "wh" / "warehouse.duckdb", tmp_path / "dagster_home"
+    landing, database, home = (
+        tmp_path / "landing",
+        tmp_path / "wh" / "warehouse.duckdb",
+        tmp_path / "dagster_home",
+    )
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "SALES_LANDING_DIR": str(landing), "SALES_WAREHOUSE": str(database), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "SALES_LANDING_DIR": str(landing),
+        "SALES_WAREHOUSE": str(database),
+        "PYTHONUNBUFFERED": "1",
+    }
 
     _landing_day(landing, OLD_ROWS, seed=1)
     first = _cli(env)
@@ -229,5 +289,8 @@ def test_cli_run_killed_while_writing_never_leaves_a_mixed_day(tmp_path):
                 f"{table} after a kill at {marker!r}+{delay}s (WAL left: {wal}) holds neither the old "
                 f"nor the new day: {state[table]} vs old {old[table]} / new {new[table]}"
             )
-    summary = [(m, d, w, {t: "new" if s[t] == new[t] else "old" for t in TABLES}) for m, d, w, s in observed]
+    summary = [
+        (m, d, w, {t: "new" if s[t] == new[t] else "old" for t in TABLES})
+        for m, d, w, s in observed
+    ]
     print("\n".join(map(str, summary)))

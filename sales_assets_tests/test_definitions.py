@@ -78,14 +78,22 @@ def test_resources_follow_the_settings():
 
 # -- the command lines of the README, as subprocesses (each ~3-5 s) --------------------------------
 
+
 def cli(args: list[str], tmp_path: Path, **env) -> subprocess.CompletedProcess:
     """Run a console script of the venv from the repo root with a temporary home and warehouse."""
     home = tmp_path / "dagster_home"
     home.mkdir(exist_ok=True)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SALES_")}
-    environment.update(DAGSTER_HOME=str(home), SALES_WAREHOUSE=str(tmp_path / "warehouse.duckdb"), **env)
+    environment.update(
+        DAGSTER_HOME=str(home), SALES_WAREHOUSE=str(tmp_path / "warehouse.duckdb"), **env
+    )
     return subprocess.run(
-        [str(BIN / args[0]), *args[1:]], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300
+        [str(BIN / args[0]), *args[1:]],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -98,14 +106,33 @@ def stored(tmp_path: Path) -> dict[str, int]:
 
 
 def expected_synthetic(day: str, rows: int) -> dict[str, int]:
-    cleaned, rejected = clean_sales(synthetic_day(date.fromisoformat(day), rows), date.fromisoformat(day))
+    cleaned, rejected = clean_sales(
+        synthetic_day(date.fromisoformat(day), rows), date.fromisoformat(day)
+    )
     metrics = cleaned.groupby(["product", "region"]).ngroups
-    return {"raw_sales": rows, "cleaned_sales": len(cleaned), "rejected_sales": len(rejected), "sales_metrics": metrics}
+    return {
+        "raw_sales": rows,
+        "cleaned_sales": len(cleaned),
+        "rejected_sales": len(rejected),
+        "sales_metrics": metrics,
+    }
 
 
 def test_dagster_asset_materialize_on_the_embedded_defaults(tmp_path):
-    result = cli(["dagster", "asset", "materialize", "-m", "sales_assets.definitions", "--select", "*",
-                  "--partition", "2024-03-01"], tmp_path)
+    result = cli(
+        [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "sales_assets.definitions",
+            "--select",
+            "*",
+            "--partition",
+            "2024-03-01",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert stored(tmp_path) == expected_synthetic("2024-03-01", 5000)
     assert "RUN_SUCCESS" in result.stderr + result.stdout
@@ -116,14 +143,24 @@ def test_dg_check_defs_and_dg_launch(tmp_path):
     assert check.returncode == 0, check.stderr[-3000:] + check.stdout[-3000:]
     assert "All definitions loaded successfully" in check.stdout + check.stderr
 
-    launch = cli(["dg", "launch", "--assets", "*", "--partition", "2024-03-02"], tmp_path, SALES_SYNTHETIC_ROWS="300")
+    launch = cli(
+        ["dg", "launch", "--assets", "*", "--partition", "2024-03-02"],
+        tmp_path,
+        SALES_SYNTHETIC_ROWS="300",
+    )
     assert launch.returncode == 0, launch.stderr[-3000:] + launch.stdout[-3000:]
     assert stored(tmp_path) == expected_synthetic("2024-03-02", 300)
 
 
-@pytest.mark.parametrize(("variable", "value"), [("SALES_LANDING_DIR", "/no/such/folder")])  # one subprocess is enough
+@pytest.mark.parametrize(
+    ("variable", "value"), [("SALES_LANDING_DIR", "/no/such/folder")]
+)  # one subprocess is enough
 def test_bad_setting_reaches_the_user_of_the_cli(tmp_path, variable, value):
-    result = cli(["dagster", "definitions", "validate", "-m", "sales_assets.definitions"], tmp_path, **{variable: value})
+    result = cli(
+        ["dagster", "definitions", "validate", "-m", "sales_assets.definitions"],
+        tmp_path,
+        **{variable: value},
+    )
     assert result.returncode != 0
     assert f"{variable}='{value}'" in result.stdout + result.stderr
 
@@ -146,17 +183,35 @@ def test_dagster_asset_materialize_on_a_landing_folder(tmp_path):
     write(late, folder / "c.jsonl")
     (folder / "_SUCCESS").write_text("")
 
-    result = cli(["dagster", "asset", "materialize", "-m", "sales_assets.definitions", "--select", "*",
-                  "--partition", "2024-03-01"], tmp_path, SALES_LANDING_DIR=str(landing), SALES_MAX_REJECT_RATE="0.5")
+    result = cli(
+        [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "sales_assets.definitions",
+            "--select",
+            "*",
+            "--partition",
+            "2024-03-01",
+        ],
+        tmp_path,
+        SALES_LANDING_DIR=str(landing),
+        SALES_MAX_REJECT_RATE="0.5",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
         cleaned = connection.execute(
             "SELECT order_id, strftime(order_ts AT TIME ZONE 'UTC', '%H:%M'), channel, discount, amount, ticket_size "
-            "FROM sales.cleaned_sales ORDER BY order_id").fetchall()
+            "FROM sales.cleaned_sales ORDER BY order_id"
+        ).fetchall()
         rejected = connection.execute(
-            "SELECT source_file, source_row, reject_reason, reject_detail FROM sales.rejected_sales ORDER BY source_file").fetchall()
-        metrics = connection.execute("SELECT orders, units, revenue, avg_order_value, customers FROM sales.sales_metrics").fetchall()
+            "SELECT source_file, source_row, reject_reason, reject_detail FROM sales.rejected_sales ORDER BY source_file"
+        ).fetchall()
+        metrics = connection.execute(
+            "SELECT orders, units, revenue, avg_order_value, customers FROM sales.sales_metrics"
+        ).fetchall()
         raw = connection.execute("SELECT count(*), count(store) FROM sales.raw_sales").fetchone()
     assert cleaned == [
         ("c-0", "10:00", "unknown", 0.0, 21.0, "low"),

@@ -26,7 +26,12 @@ from sales_assets.sources.synthetic import generate_orders
 from .conftest import Pipeline
 
 DAY = "2024-03-01"
-TABLES = {"raw_sales": "partition_date", "cleaned_sales": "order_date", "rejected_sales": "partition_date", "sales_metrics": "order_date"}
+TABLES = {
+    "raw_sales": "partition_date",
+    "cleaned_sales": "order_date",
+    "rejected_sales": "partition_date",
+    "sales_metrics": "order_date",
+}
 
 
 def good_orders(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
@@ -63,28 +68,64 @@ HEADER = b"order_id,order_ts,product,region,quantity,unit_price\n"
 CASES = {
     "binary junk named .csv": ("junk.csv", _junk(4096), ["cannot be read"]),
     "NUL bytes named .csv": ("nul.csv", b"\x00" * 2048, ["cannot be read"]),
-    "truncated parquet": ("cut.parquet", PARQUET[: len(PARQUET) // 2], ["cannot be read as PARQUET"]),
-    "parquet magic then junk": ("fake.parquet", b"PAR1" + _junk(2000) + b"PAR1", ["cannot be read as PARQUET"]),
+    "truncated parquet": (
+        "cut.parquet",
+        PARQUET[: len(PARQUET) // 2],
+        ["cannot be read as PARQUET"],
+    ),
+    "parquet magic then junk": (
+        "fake.parquet",
+        b"PAR1" + _junk(2000) + b"PAR1",
+        ["cannot be read as PARQUET"],
+    ),
     "truncated csv.gz": ("cut.csv.gz", GZ[: len(GZ) // 2], ["cannot be read"]),
     "gzip header then junk": ("bad.csv.gz", GZ[:10] + _junk(500), ["cannot be read"]),
     "plain text named .csv.gz": ("plain.csv.gz", CSV[:500], ["cannot be read"]),
-    "invalid JSON line": ("bad.jsonl", b'{"order_id": "1", "order_ts": "2024-03-01T10:00:00Z"}\n{"order_id": 2,\n', ["cannot be read as JSONL"]),
+    "invalid JSON line": (
+        "bad.jsonl",
+        b'{"order_id": "1", "order_ts": "2024-03-01T10:00:00Z"}\n{"order_id": 2,\n',
+        ["cannot be read as JSONL"],
+    ),
     "JSON line that is not an object": (
         "array.jsonl",
         b'{"order_id": "1", "order_ts": "2024-03-01", "product": "p", "region": "r", "quantity": "1", "unit_price": "1"}\n[1, 2]\n',
         ["record 2", "not a JSON object"],
     ),
-    "duplicate column names": ("dup.csv", HEADER.rstrip(b"\n") + b",order_id\n1,2024-03-01,p,r,1,1,2\n", ["duplicate column names", "order_id"]),
+    "duplicate column names": (
+        "dup.csv",
+        HEADER.rstrip(b"\n") + b",order_id\n1,2024-03-01,p,r,1,1,2\n",
+        ["duplicate column names", "order_id"],
+    ),
     "0-byte csv": ("empty.csv", b"", ["empty file"]),
     "0-byte csv.gz": ("empty.csv.gz", b"", ["empty file"]),
     "0-byte parquet": ("empty.parquet", b"", ["cannot be read as PARQUET"]),
     "0-byte jsonl": ("empty.jsonl", b"", ["empty file"]),
-    "only some required columns": ("some.csv", b"order_id,order_ts,product\n1,2024-03-01,p\n", ["missing required", "region", "quantity", "unit_price"]),
-    "a row with more fields than the header": ("ragged.csv", HEADER + b"1,2024-03-01,p,r,1,1\n2,2024-03-01,p,r,1,1,extra\n", ["cannot be read"]),
+    "only some required columns": (
+        "some.csv",
+        b"order_id,order_ts,product\n1,2024-03-01,p\n",
+        ["missing required", "region", "quantity", "unit_price"],
+    ),
+    "a row with more fields than the header": (
+        "ragged.csv",
+        HEADER + b"1,2024-03-01,p,r,1,1\n2,2024-03-01,p,r,1,1,extra\n",
+        ["cannot be read"],
+    ),
     "latin-1 text": ("latin1.csv", HEADER + b"1,2024-03-01,caf\xe9,r,1,1\n", ["cannot be read"]),
-    "unsupported type": ("orders.xlsx", b"PK\x03\x04 not really a workbook", ["not a data file of a supported type"]),
-    "data file with a wrong extension": ("orders.csv.bak", CSV[:200], ["not a data file of a supported type"]),
-    "symlink pointing outside the landing zone": ("link.csv", _symlink_outside, ["outside the landing zone", "refused"]),
+    "unsupported type": (
+        "orders.xlsx",
+        b"PK\x03\x04 not really a workbook",
+        ["not a data file of a supported type"],
+    ),
+    "data file with a wrong extension": (
+        "orders.csv.bak",
+        CSV[:200],
+        ["not a data file of a supported type"],
+    ),
+    "symlink pointing outside the landing zone": (
+        "link.csv",
+        _symlink_outside,
+        ["outside the landing zone", "refused"],
+    ),
 }
 
 
@@ -96,7 +137,9 @@ class Day:
         self.folder = self.landing / DAY
         self.folder.mkdir(parents=True)
         (self.folder / "orders.csv").write_bytes(CSV)
-        (self.folder / "more.parquet").write_bytes(parquet_bytes(good_orders(500, seed=1).assign(order_id=lambda f: "p-" + f["order_id"])))
+        (self.folder / "more.parquet").write_bytes(
+            parquet_bytes(good_orders(500, seed=1).assign(order_id=lambda f: "p-" + f["order_id"]))
+        )
         self.pipeline = Pipeline(root, instance).configure(landing_dir=self.landing)
         assert self.pipeline.run(DAY).success
         self.state = self.fingerprints()
@@ -106,7 +149,10 @@ class Day:
         """Each table's rows for the day: count and an order-independent hash of every row."""
         return {
             table: tuple(
-                self.pipeline.query(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM sales.{table} t WHERE {column} = ?", [DAY]).iloc[0]
+                self.pipeline.query(
+                    f"SELECT count(*), sum(hash(t)::HUGEINT) FROM sales.{table} t WHERE {column} = ?",
+                    [DAY],
+                ).iloc[0]
             )
             for table, column in TABLES.items()
         }
@@ -129,11 +175,17 @@ def failure_message(result) -> str:
 
 # Every case replaces the day's files; a few are also added next to the good files, which
 # shows one bad file fails the whole day even when the good ones were read first.
-ADDED = ["binary junk named .csv", "truncated parquet", "invalid JSON line", "symlink pointing outside the landing zone"]
+ADDED = [
+    "binary junk named .csv",
+    "truncated parquet",
+    "invalid JSON line",
+    "symlink pointing outside the landing zone",
+]
 
 
 @pytest.mark.parametrize(
-    ("case", "replace"), [(case, True) for case in CASES] + [(case, False) for case in ADDED],
+    ("case", "replace"),
+    [(case, True) for case in CASES] + [(case, False) for case in ADDED],
     ids=[f"{case}-replacing" for case in CASES] + [f"{case}-added" for case in ADDED],
 )
 def test_hostile_file_fails_the_day_naming_it_and_keeps_every_table(day, case, replace):
@@ -185,4 +237,7 @@ def test_a_day_folder_symlinked_outside_the_zone_is_refused(tmp_path, pipeline):
     result = pipeline.configure(landing_dir=landing).run(DAY)
     assert not result.success
     assert "outside the landing zone" in failure_message(result)
-    assert not pipeline.settings.warehouse.exists() or "raw_sales" not in pipeline.query("SHOW ALL TABLES")["name"].tolist()
+    assert (
+        not pipeline.settings.warehouse.exists()
+        or "raw_sales" not in pipeline.query("SHOW ALL TABLES")["name"].tolist()
+    )

@@ -73,15 +73,29 @@ def test_every_format_several_files_v1_and_v2_mixed_extra_columns_kept(tmp_path)
     }
     assert raw["partition_date"].astype(str).unique().tolist() == ["2024-03-01"]
     # the extra column is kept as received; rows of files without it hold NULL
-    assert raw.loc[raw["source_file"].str.endswith("a.csv"), "store_id"].tolist() == ["s1", "s2", ""]
+    assert raw.loc[raw["source_file"].str.endswith("a.csv"), "store_id"].tolist() == [
+        "s1",
+        "s2",
+        "",
+    ]
     assert raw.loc[~raw["source_file"].str.endswith("a.csv"), "store_id"].isna().all()
-    assert all(str(t) == "string" for c, t in raw.dtypes.items() if c not in ("partition_date", "source_row"))
+    assert all(
+        str(t) == "string"
+        for c, t in raw.dtypes.items()
+        if c not in ("partition_date", "source_row")
+    )
 
     cleaned, rejected = clean_sales(raw, DAY)
     assert rejected.empty
     channels = cleaned.set_index("order_id")["channel"]
     discounts = cleaned.set_index("order_id")["discount"]
-    assert channels[["csv-0", "gz-0", "gz-1", "pq-0", "js-0"]].tolist() == ["unknown", "app", "unknown", "web", "unknown"]
+    assert channels[["csv-0", "gz-0", "gz-1", "pq-0", "js-0"]].tolist() == [
+        "unknown",
+        "app",
+        "unknown",
+        "web",
+        "unknown",
+    ]
     assert discounts[["csv-0", "gz-0", "gz-1", "pq-0"]].tolist() == [0.0, 0.1, 0.0, 0.2]
     assert cleaned["amount"].sum() == pytest.approx(2 * 10.5 * (3 + 0.9 + 1 + 4 * 0.8 + 5))
 
@@ -92,7 +106,9 @@ def test_typed_parquet_and_json_values_arrive_as_text(tmp_path):
     typed = pd.DataFrame(
         {
             "order_id": ["p1", "p2"],
-            "order_ts": pd.to_datetime(["2024-03-01T10:00:00.0Z", "2024-03-01T23:59:59.5Z"], format="ISO8601"),
+            "order_ts": pd.to_datetime(
+                ["2024-03-01T10:00:00.0Z", "2024-03-01T23:59:59.5Z"], format="ISO8601"
+            ),
             "product": ["phone", "phone"],
             "region": ["south", "south"],
             "quantity": [2, 3],
@@ -102,14 +118,38 @@ def test_typed_parquet_and_json_values_arrive_as_text(tmp_path):
     typed.to_parquet(folder / "typed.parquet", index=False)
     # JSON numbers beside a dirty string in the same key: a row problem, not a broken file.
     lines = [
-        {"order_id": 17, "order_ts": "2024-03-01T10:00:00+01:00", "product": "mouse", "region": "east", "quantity": 2.0, "unit_price": 5},
-        {"order_id": "j2", "order_ts": "2024-03-01 11:00:00", "product": "mouse", "region": "east", "quantity": "two", "unit_price": 5},
-        {"order_id": "j3", "order_ts": "2024-03-01T12:00:00Z", "product": "mouse", "region": "east", "quantity": 1, "unit_price": 2.5, "discount": None},
+        {
+            "order_id": 17,
+            "order_ts": "2024-03-01T10:00:00+01:00",
+            "product": "mouse",
+            "region": "east",
+            "quantity": 2.0,
+            "unit_price": 5,
+        },
+        {
+            "order_id": "j2",
+            "order_ts": "2024-03-01 11:00:00",
+            "product": "mouse",
+            "region": "east",
+            "quantity": "two",
+            "unit_price": 5,
+        },
+        {
+            "order_id": "j3",
+            "order_ts": "2024-03-01T12:00:00Z",
+            "product": "mouse",
+            "region": "east",
+            "quantity": 1,
+            "unit_price": 2.5,
+            "discount": None,
+        },
     ]
     (folder / "typed.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
     raw = landing_day(tmp_path, DAY)
-    assert raw.loc[raw["order_id"] == "17", "order_ts"].tolist() == ["2024-03-01T10:00:00+01:00"]  # as received
+    assert raw.loc[raw["order_id"] == "17", "order_ts"].tolist() == [
+        "2024-03-01T10:00:00+01:00"
+    ]  # as received
     assert raw.loc[raw["order_id"] == "j2", "quantity"].tolist() == ["two"]
 
     cleaned, rejected = clean_sales(raw, DAY)
@@ -129,7 +169,9 @@ def test_csv_values_are_kept_exactly(tmp_path):
         "008,2024-03-01T10:00:00Z,radio,north,NA,null,N/A\n"
     )
     raw = landing_day(tmp_path, DAY)
-    assert raw[["order_id", "product", "quantity", "unit_price", "customer_id"]].values.tolist() == [
+    assert raw[
+        ["order_id", "product", "quantity", "unit_price", "customer_id"]
+    ].values.tolist() == [
         ["007", 'tv, 55"', "2.0", "1e2", ""],
         ["008", "radio", "NA", "null", "N/A"],
     ]
@@ -161,7 +203,9 @@ def test_only_markers_is_a_zero_sales_day(tmp_path):
     assert len(landing_day(tmp_path, DAY)) == 0
 
 
-@pytest.mark.parametrize("name", ["orders.xlsx", "orders.txt", "orders.json", "orders.csv.bz2", "README"])
+@pytest.mark.parametrize(
+    "name", ["orders.xlsx", "orders.txt", "orders.json", "orders.csv.bz2", "README"]
+)
 def test_unsupported_file_fails_naming_it(tmp_path, name):
     folder = day_dir(tmp_path)
     write(rows("a", 2), folder / "a.csv")
@@ -209,6 +253,7 @@ def test_unreadable_file_fails_naming_it(tmp_path, name, content):
 
 # -- through Dagster: the run fails, names the problem, and writes no metrics for the day ---------
 
+
 def failure_message(result) -> str:
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert failures, "the run should have failed"
@@ -221,7 +266,9 @@ def test_bad_file_fails_the_run_and_keeps_the_day_as_it_was(pipeline, tmp_path):
     write(rows("a", 3), folder / "a.csv")
     pipeline.configure(landing_dir=landing)
     assert pipeline.run("2024-03-01").success
-    before = {t: pipeline.count(t, "2024-03-01") for t in ("raw_sales", "cleaned_sales", "sales_metrics")}
+    before = {
+        t: pipeline.count(t, "2024-03-01") for t in ("raw_sales", "cleaned_sales", "sales_metrics")
+    }
     assert before == {"raw_sales": 3, "cleaned_sales": 3, "sales_metrics": 1}
 
     write(rows("b", 2).drop(columns=["region"]), folder / "b.parquet")
@@ -230,7 +277,9 @@ def test_bad_file_fails_the_run_and_keeps_the_day_as_it_was(pipeline, tmp_path):
     assert not result.success
     message = failure_message(result)
     assert "b.parquet" in message and "region" in message and "2024-03-01" in message
-    after = {t: pipeline.count(t, "2024-03-01") for t in ("raw_sales", "cleaned_sales", "sales_metrics")}
+    after = {
+        t: pipeline.count(t, "2024-03-01") for t in ("raw_sales", "cleaned_sales", "sales_metrics")
+    }
     assert after == before
 
 
@@ -254,9 +303,13 @@ def test_missing_folder_fails_the_run_naming_it(pipeline, tmp_path):
     result = pipeline.configure(landing_dir=landing).run("2024-03-01")
     assert not result.success
     assert str(landing / "2024-03-01") in failure_message(result)
-    assert not pipeline.settings.warehouse.exists() or pipeline.query(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sales_metrics'"
-    ).iloc[0, 0] == 0
+    assert (
+        not pipeline.settings.warehouse.exists()
+        or pipeline.query(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sales_metrics'"
+        ).iloc[0, 0]
+        == 0
+    )
 
 
 def test_case_variant_and_lineage_column_names_fail_the_file(tmp_path):
@@ -269,7 +322,9 @@ def test_case_variant_and_lineage_column_names_fail_the_file(tmp_path):
     folder.mkdir()
     header = "order_id,order_ts,product,region,quantity,unit_price"
     (folder / "a.csv").write_text(f"{header},channel,Channel\n1,2024-03-01,p,r,1,1,web,app\n")
-    with pytest.raises(LandingError, match=r"a\.csv: duplicate column names \['Channel', 'channel'\]"):
+    with pytest.raises(
+        LandingError, match=r"a\.csv: duplicate column names \['Channel', 'channel'\]"
+    ):
         landing_day(tmp_path, date(2024, 3, 1))
     (folder / "a.csv").write_text(f"{header},source_file\n1,2024-03-01,p,r,1,1,x\n")
     with pytest.raises(LandingError, match=r"a\.csv: column\(s\) \['source_file'\] are reserved"):
@@ -282,7 +337,11 @@ def test_extra_column_differing_only_in_case_lands_in_the_existing_column(pipeli
     header = "order_id,order_ts,product,region,quantity,unit_price"
     for day, extra in (("2024-03-01", "store_id"), ("2024-03-02", "Store_ID")):
         (landing / day).mkdir(parents=True)
-        (landing / day / "orders.csv").write_text(f"{header},{extra}\n1,{day}T10:00:00Z,p,r,1,1,S{day[-1]}\n")
+        (landing / day / "orders.csv").write_text(
+            f"{header},{extra}\n1,{day}T10:00:00Z,p,r,1,1,S{day[-1]}\n"
+        )
         assert pipeline.configure(landing_dir=landing).run(day).success
-    stores = pipeline.query("SELECT partition_date::VARCHAR AS d, store_id FROM sales.raw_sales ORDER BY 1")
+    stores = pipeline.query(
+        "SELECT partition_date::VARCHAR AS d, store_id FROM sales.raw_sales ORDER BY 1"
+    )
     assert stores.values.tolist() == [["2024-03-01", "S1"], ["2024-03-02", "S2"]]

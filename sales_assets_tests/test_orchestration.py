@@ -31,14 +31,18 @@ from dagster import (
     build_schedule_context,
     build_sensor_context,
 )
-
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from sales_assets import orchestration
 from sales_assets.alerts import AlertWebhook, post_alert
 from sales_assets.definitions import build_resources, defs
-from sales_assets.orchestration import daily_sales_job, daily_sales_schedule, landing_zone_sensor, run_failure_alert
+from sales_assets.orchestration import (
+    daily_sales_job,
+    daily_sales_schedule,
+    landing_zone_sensor,
+    run_failure_alert,
+)
 from sales_assets.resources import SalesSource
 from sales_assets.settings import SETTINGS
 from sales_assets.sources.synthetic import generate_orders
@@ -48,7 +52,9 @@ from sales_assets.sources.synthetic import generate_orders
 
 
 def _tick(moment: datetime):
-    context = build_schedule_context(scheduled_execution_time=moment, repository_def=defs.get_repository_def())
+    context = build_schedule_context(
+        scheduled_execution_time=moment, repository_def=defs.get_repository_def()
+    )
     return daily_sales_schedule.evaluate_tick(context)
 
 
@@ -87,12 +93,27 @@ def test_schedule_takes_cron_and_timezone_from_settings(tmp_path):
         "data = s.evaluate_tick(build_schedule_context(scheduled_execution_time=first, repository_def=repo))\n"
         "print(s.cron_schedule, s.execution_timezone, first.isoformat(), data.run_requests[0].partition_key)\n"
     )
-    env = {**os.environ, "SALES_SCHEDULE_CRON": "30 1 * * *", "SALES_TIMEZONE": "Europe/Paris",
-           "SALES_WAREHOUSE": str(tmp_path / "w.duckdb")}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "SALES_SCHEDULE_CRON": "30 1 * * *",
+        "SALES_TIMEZONE": "Europe/Paris",
+        "SALES_WAREHOUSE": str(tmp_path / "w.duckdb"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     # 01:30 in Paris on 2 March is 00:30 UTC: the UTC day 1 March has just ended.
-    assert out.stdout.split() == ["30", "1", "*", "*", "*", "Europe/Paris", "2024-03-02T01:30:00+01:00", "2024-03-01"]
+    assert out.stdout.split() == [
+        "30",
+        "1",
+        "*",
+        "*",
+        "*",
+        "Europe/Paris",
+        "2024-03-02T01:30:00+01:00",
+        "2024-03-01",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,7 +131,10 @@ def _land(landing: Path, day: str, rows: int = 50, name: str = "orders.csv", see
 def _evaluate(instance, landing: Path | None, cursor: str | None = None):
     source = SalesSource(landing_dir=str(landing) if landing else None)
     context = build_sensor_context(
-        instance=instance, cursor=cursor, resources={"source": source}, repository_def=defs.get_repository_def()
+        instance=instance,
+        cursor=cursor,
+        resources={"source": source},
+        repository_def=defs.get_repository_def(),
     )
     return landing_zone_sensor.evaluate_tick(context)
 
@@ -136,14 +160,19 @@ def test_changed_file_gets_a_new_run_key_and_markers_do_not(instance, tmp_path):
     landing = tmp_path / "landing"
     path = _land(landing, "2024-03-01")
     first = _evaluate(instance, landing)
-    (day, key), = _requests(first)
+    ((day, key),) = _requests(first)
 
     (landing / "2024-03-01" / "_SUCCESS").touch()
     (landing / "2024-03-01" / ".DS_Store").touch()
     marker_tick = _evaluate(instance, landing, first.cursor)
-    assert _requests(marker_tick) in ([], [(day, key)])  # same key: deduplicated, never a second run
+    assert _requests(marker_tick) in (
+        [],
+        [(day, key)],
+    )  # same key: deduplicated, never a second run
 
-    generate_orders(date(2024, 3, 1), 60, seed=1).to_csv(path, index=False)  # a corrected file, in place
+    generate_orders(date(2024, 3, 1), 60, seed=1).to_csv(
+        path, index=False
+    )  # a corrected file, in place
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     corrected = _evaluate(instance, landing, marker_tick.cursor)
@@ -154,7 +183,15 @@ def test_changed_file_gets_a_new_run_key_and_markers_do_not(instance, tmp_path):
 def test_invalid_folder_names_empty_folders_and_future_days_are_ignored(instance, tmp_path):
     landing = tmp_path / "landing"
     good = _land(tmp_path / "elsewhere", "2024-03-01")
-    for name in ["2024-13-01", "notes", "_tmp", ".hidden", "2023-12-31", "2024-3-01", "2024-03-01.old"]:
+    for name in [
+        "2024-13-01",
+        "notes",
+        "_tmp",
+        ".hidden",
+        "2023-12-31",
+        "2024-3-01",
+        "2024-03-01.old",
+    ]:
         (landing / name).mkdir(parents=True)
         (landing / name / "orders.csv").write_bytes(good.read_bytes())
     (landing / "2024-03-02").mkdir()  # created, files not arrived yet
@@ -183,7 +220,9 @@ def test_copies_keeping_old_modification_times_are_seen(instance, tmp_path):
 def test_waiting_day_runs_once_it_becomes_a_partition(instance, tmp_path):
     landing = tmp_path / "landing"
     _land(landing, "2024-03-01")
-    cursor = json.dumps({"since_ns": 2**62, "waiting": ["2024-03-01"]})  # seen earlier, as today's folder
+    cursor = json.dumps(
+        {"since_ns": 2**62, "waiting": ["2024-03-01"]}
+    )  # seen earlier, as today's folder
     assert [d for d, _ in _requests(_evaluate(instance, landing, cursor))] == ["2024-03-01"]
 
 
@@ -191,7 +230,9 @@ def test_work_per_tick_is_bounded(instance, tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     for day in ["2024-03-01", "2024-03-02", "2024-03-03"]:
         _land(landing, day)
-        time.sleep(0.05)  # past the file system's clock granularity: each folder has its own change time
+        time.sleep(
+            0.05
+        )  # past the file system's clock granularity: each folder has its own change time
     monkeypatch.setattr(orchestration, "MAX_RUN_REQUESTS_PER_TICK", 2)
     first = _evaluate(instance, landing)
     second = _evaluate(instance, landing, first.cursor)
@@ -208,7 +249,9 @@ def test_waiting_day_cut_by_the_bound_is_not_lost(instance, tmp_path, monkeypatc
     _land(landing, "2024-03-02")
     monkeypatch.setattr(orchestration, "MAX_RUN_REQUESTS_PER_TICK", 1)
     # Both folders were future days at the last tick, and nothing changed since.
-    first = _evaluate(instance, landing, json.dumps({"since_ns": 2**62, "waiting": ["2024-03-01", "2024-03-02"]}))
+    first = _evaluate(
+        instance, landing, json.dumps({"since_ns": 2**62, "waiting": ["2024-03-01", "2024-03-02"]})
+    )
     second = _evaluate(instance, landing, first.cursor)
     assert [d for d, _ in _requests(first) + _requests(second)] == ["2024-03-01", "2024-03-02"]
 
@@ -229,7 +272,9 @@ class _Receiver(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 (http.server's naming)
         length = int(self.headers["Content-Length"])
-        type(self).bodies.append((self.path, self.headers["Content-Type"], json.loads(self.rfile.read(length))))
+        type(self).bodies.append(
+            (self.path, self.headers["Content-Type"], json.loads(self.rfile.read(length)))
+        )
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"ok")
@@ -253,10 +298,15 @@ def webhook():
 def _blocked_day_run(pipeline, day="2024-03-01"):
     """daily_sales_job for a day whose rejection_rate check fails (no rejects allowed)."""
     settings = pipeline.configure(synthetic_rows=500, max_reject_rate=0.0).settings
-    job = Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[daily_sales_job], resources=build_resources(settings)).resolve_job_def(
-        "daily_sales_job"
+    job = Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=[daily_sales_job],
+        resources=build_resources(settings),
+    ).resolve_job_def("daily_sales_job")
+    result = job.execute_in_process(
+        partition_key=day, instance=pipeline.instance, raise_on_error=False
     )
-    result = job.execute_in_process(partition_key=day, instance=pipeline.instance, raise_on_error=False)
     assert not result.success
     return pipeline.instance.get_run_by_id(result.run_id)
 
@@ -284,7 +334,8 @@ def _alert_tick(instance, url, cursor=None):
         repository_name=repository.name,
         resources={"alerts": AlertWebhook(url=url, timeout_seconds=5)},
         code_location_origin=InProcessCodeLocationOrigin(
-            LoadableTargetOrigin(python_file=None, module_name="sales_assets.definitions"), location_name="sales_assets"
+            LoadableTargetOrigin(python_file=None, module_name="sales_assets.definitions"),
+            location_name="sales_assets",
         ),
     )
     run_failure_alert.evaluate_tick(context)
@@ -300,7 +351,11 @@ def test_failed_run_alert_arrives_as_json(pipeline, webhook):
     assert len(bodies) == 1
     path, content_type, alert = bodies[0]
     assert path == "/hooks/T000/SECRET" and content_type == "application/json"
-    assert alert["run_id"] == run.run_id and alert["job"] == "daily_sales_job" and alert["day"] == "2024-03-01"
+    assert (
+        alert["run_id"] == run.run_id
+        and alert["job"] == "daily_sales_job"
+        and alert["day"] == "2024-03-01"
+    )
     assert alert["failed_steps"] == ["clean_sales"]
     assert "cleaned_sales:rejection_rate" in alert["failed_checks"]
     assert alert["error"].startswith("clean_sales: day 2024-03-01 blocked by failed check(s)")
@@ -317,7 +372,9 @@ def test_undeliverable_alert_is_logged_not_raised(pipeline, capsys):
     capsys.readouterr()
     run_failure_alert(_failure_context(pipeline.instance, run, url))  # must not raise
     logged = capsys.readouterr().err  # the sensor's log (the daemon keeps it with the tick)
-    assert "not delivered" in logged and f"127.0.0.1:{port}/***" in logged and "SECRET" not in logged
+    assert (
+        "not delivered" in logged and f"127.0.0.1:{port}/***" in logged and "SECRET" not in logged
+    )
 
     problem = post_alert(url, {"run_id": run.run_id, "text": "x"}, timeout=2, attempts=1)
     assert problem and f"127.0.0.1:{port}/***" in problem and "SECRET" not in problem
@@ -351,9 +408,19 @@ def _retries(instance, run_id) -> int:
 
 def test_transient_read_error_is_retried(pipeline, tmp_path):
     settings = pipeline.configure(synthetic_rows=300).settings
-    resources = {**build_resources(settings), "source": FlakySource(synthetic_rows=300, marker=str(tmp_path / "failed-once"))}
-    job = Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[daily_sales_job], resources=resources).resolve_job_def("daily_sales_job")
-    result = job.execute_in_process(partition_key="2024-03-01", instance=pipeline.instance, raise_on_error=False)
+    resources = {
+        **build_resources(settings),
+        "source": FlakySource(synthetic_rows=300, marker=str(tmp_path / "failed-once")),
+    }
+    job = Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=[daily_sales_job],
+        resources=resources,
+    ).resolve_job_def("daily_sales_job")
+    result = job.execute_in_process(
+        partition_key="2024-03-01", instance=pipeline.instance, raise_on_error=False
+    )
     assert result.success
     assert _retries(pipeline.instance, result.run_id) == 1
     assert pipeline.count("raw_sales", "2024-03-01") == 300

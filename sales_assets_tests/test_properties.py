@@ -80,7 +80,9 @@ def _instant(text: str | None) -> pd.Timestamp | None:
             return None
         offset = (1 if sign == "+" else -1) * timedelta(hours=int(oh), minutes=int(om))
     nanos = int((frac or "").ljust(9, "0"))
-    return pd.Timestamp(naive.replace(tzinfo=timezone.utc) - offset) + pd.Timedelta(nanoseconds=nanos)
+    return pd.Timestamp(naive.replace(tzinfo=timezone.utc) - offset) + pd.Timedelta(
+        nanoseconds=nanos
+    )
 
 
 def oracle(rows: list[dict], day: date) -> list[tuple[str | None, dict]]:
@@ -100,7 +102,11 @@ def oracle(rows: list[dict], day: date) -> list[tuple[str | None, dict]]:
             reason, parsed["detail"] = "missing_required", missing[0]
         elif instant is None:
             reason = "unparseable_timestamp"
-        elif quantity is None or not (0 < quantity <= MAX_QUANTITY) or quantity != math.floor(quantity):
+        elif (
+            quantity is None
+            or not (0 < quantity <= MAX_QUANTITY)
+            or quantity != math.floor(quantity)
+        ):
             reason = "invalid_quantity"
         elif price is None or price < 0 or not math.isfinite(price * quantity):
             reason = "invalid_unit_price"
@@ -125,13 +131,46 @@ def oracle(rows: list[dict], day: date) -> list[tuple[str | None, dict]]:
 
 PAD = st.sampled_from(["", "", "", " ", "\t", "  ", "\u00a0"])  # NBSP is not stripped by every tool
 TRICKY_NUMBERS = [
-    "1", "2", "2.0", "2.5", "0", "-1", "+4", ".5", "5.", "1e2", "1E-2", "0.0", "-0",
-    "007", "1_000", "0x10", "1,5", "inf", "-inf", "Infinity", "nan", "NaN", "\u0661\u0662",
-    "9007199254740992", "9007199254740993", "1e15", "1e308", "1e309", "1e-320", "4.9e-324",
-    "0.999999999", "0.99", "1", "abc", "",
+    "1",
+    "2",
+    "2.0",
+    "2.5",
+    "0",
+    "-1",
+    "+4",
+    ".5",
+    "5.",
+    "1e2",
+    "1E-2",
+    "0.0",
+    "-0",
+    "007",
+    "1_000",
+    "0x10",
+    "1,5",
+    "inf",
+    "-inf",
+    "Infinity",
+    "nan",
+    "NaN",
+    "\u0661\u0662",
+    "9007199254740992",
+    "9007199254740993",
+    "1e15",
+    "1e308",
+    "1e309",
+    "1e-320",
+    "4.9e-324",
+    "0.999999999",
+    "0.99",
+    "1",
+    "abc",
+    "",
 ]
 UNICODE = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=0, max_size=8
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=0,
+    max_size=8,
 )
 
 
@@ -139,8 +178,21 @@ UNICODE = st.text(
 def timestamps(draw) -> str:
     """ISO text near the day's edges, in every accepted spelling, plus some garbage."""
     if draw(st.integers(0, 9)) == 0:
-        return draw(st.sampled_from(["", "yesterday", "2024-13-01", "2024-02-30T10:00", "2024-03-01T25:00",
-                                     "2024-03-01T10:00+24:00", "2024-03-01T10", "01/03/2024", "2024-03-01T10:00:00+0100x"]))
+        return draw(
+            st.sampled_from(
+                [
+                    "",
+                    "yesterday",
+                    "2024-13-01",
+                    "2024-02-30T10:00",
+                    "2024-03-01T25:00",
+                    "2024-03-01T10:00+24:00",
+                    "2024-03-01T10",
+                    "01/03/2024",
+                    "2024-03-01T10:00:00+0100x",
+                ]
+            )
+        )
     base = datetime(2024, 3, 1, tzinfo=timezone.utc)
     edge = draw(st.sampled_from([-3600 * 30, -1, 0, 1, 3600, 86399, 86400, 86401, 3600 * 30]))
     jitter = draw(st.integers(-7200, 7200)) * draw(st.sampled_from([0, 1]))
@@ -174,41 +226,74 @@ def padded(strategy):
 def raw_days(draw, max_rows: int = 25):
     """A raw day: rows of text, random column order, optional and extra columns, two files."""
     n = draw(st.integers(0, max_rows))
-    ids = draw(st.lists(st.sampled_from(["A1", "A2", "B7", " A1", "ü-9", "x,y", "A1 "]), min_size=n, max_size=n))
+    ids = draw(
+        st.lists(
+            st.sampled_from(["A1", "A2", "B7", " A1", "ü-9", "x,y", "A1 "]), min_size=n, max_size=n
+        )
+    )
     value = {
         "order_id": lambda i: st.one_of(st.just(ids[i]), padded(UNICODE)),
         "order_ts": lambda i: padded(timestamps()),
-        "product": lambda i: st.one_of(st.sampled_from(["laptop", "Ünïcødé ☃", "a\nb", "", " "]), UNICODE),
+        "product": lambda i: st.one_of(
+            st.sampled_from(["laptop", "Ünïcødé ☃", "a\nb", "", " "]), UNICODE
+        ),
         "region": lambda i: st.sampled_from(["north", "south", "東京", "", "\t"]),
-        "quantity": lambda i: padded(st.one_of(st.sampled_from(TRICKY_NUMBERS), st.integers(-3, 10**6).map(str))),
-        "unit_price": lambda i: padded(st.one_of(
-            st.sampled_from(TRICKY_NUMBERS),
-            st.floats(-10, 1e6, allow_nan=False).map(repr),
-            st.floats(0, 1e-300, allow_nan=False).map(repr),
-        )),
+        "quantity": lambda i: padded(
+            st.one_of(st.sampled_from(TRICKY_NUMBERS), st.integers(-3, 10**6).map(str))
+        ),
+        "unit_price": lambda i: padded(
+            st.one_of(
+                st.sampled_from(TRICKY_NUMBERS),
+                st.floats(-10, 1e6, allow_nan=False).map(repr),
+                st.floats(0, 1e-300, allow_nan=False).map(repr),
+            )
+        ),
         "customer_id": lambda i: st.sampled_from(["C1", "C2", "", "  ", "C1 "]),
         "channel": lambda i: st.sampled_from(["web", "app", "", " "]),
-        "discount": lambda i: padded(st.one_of(
-            st.sampled_from(["", "0", "0.1", "0.5", "0.999", "1", "1.0", "-0.1", "ten%", "nan", "5e-1"]),
-            st.floats(-0.5, 1.5, allow_nan=False).map(repr),
-        )),
+        "discount": lambda i: padded(
+            st.one_of(
+                st.sampled_from(
+                    ["", "0", "0.1", "0.5", "0.999", "1", "1.0", "-0.1", "ten%", "nan", "5e-1"]
+                ),
+                st.floats(-0.5, 1.5, allow_nan=False).map(repr),
+            )
+        ),
     }
     optional = [c for c in ("customer_id", "channel", "discount") if draw(st.booleans())]
     # Occasionally a required column is absent altogether: every row then misses it.
     required = [c for c in REQUIRED_COLUMNS if draw(st.integers(0, 30)) != 0]
-    extras = draw(st.lists(st.sampled_from(["note", "Order_ID", "ÿ extra", "discount_v2"]), unique=True, max_size=2))
+    extras = draw(
+        st.lists(
+            st.sampled_from(["note", "Order_ID", "ÿ extra", "discount_v2"]), unique=True, max_size=2
+        )
+    )
     columns = draw(st.permutations(required + optional + extras))
     rows = []
     for i in range(n):
         row = {c: draw(value[c](i)) if c in value else draw(UNICODE) for c in columns}
         if draw(st.integers(0, 4)) == 0:  # make a likely-valid row now and then
-            row.update({c: v for c, v in {"order_id": ids[i], "product": "laptop", "region": "north",
-                                           "quantity": "2", "unit_price": "9.99"}.items() if c in row})
+            row.update(
+                {
+                    c: v
+                    for c, v in {
+                        "order_id": ids[i],
+                        "product": "laptop",
+                        "region": "north",
+                        "quantity": "2",
+                        "unit_price": "9.99",
+                    }.items()
+                    if c in row
+                }
+            )
         rows.append(row)
     split = draw(st.integers(0, n))
     files = ["a.csv"] * split + ["b b ü.csv"] * (n - split)
     source_rows = list(range(1, split + 1)) + list(range(1, n - split + 1))
-    frame = pd.DataFrame(rows, columns=columns, dtype=object) if rows else pd.DataFrame(columns=columns, dtype=object)
+    frame = (
+        pd.DataFrame(rows, columns=columns, dtype=object)
+        if rows
+        else pd.DataFrame(columns=columns, dtype=object)
+    )
     raw = with_lineage(frame, DAY, pd.Series(files, dtype=STRING), source_rows)
     return raw, rows
 
@@ -264,7 +349,9 @@ def _check_against_oracle(raw: pd.DataFrame, rows: list[dict]) -> None:
     assert int(metrics["orders"].sum()) == len(cleaned)
     assert int(metrics["units"].sum()) == int(cleaned["quantity"].sum())
     for group in metrics.itertuples(index=False):
-        members = cleaned[(cleaned["product"] == group.product) & (cleaned["region"] == group.region)]
+        members = cleaned[
+            (cleaned["product"] == group.product) & (cleaned["region"] == group.region)
+        ]
         assert group.orders == len(members)
         assert math.isclose(group.revenue, members["amount"].sum(), rel_tol=1e-9, abs_tol=0.01)
         customers = {c.strip() for c in members["customer_id"].dropna() if c.strip()}
@@ -275,7 +362,9 @@ def _diff(rows, keys, got, want) -> str:
     lines = []
     for i, key in enumerate(keys):
         if got.get(key) != want.get(key):
-            lines.append(f"row {key}: clean_sales={got.get(key)} oracle={want.get(key)} values={rows[i]!r}")
+            lines.append(
+                f"row {key}: clean_sales={got.get(key)} oracle={want.get(key)} values={rows[i]!r}"
+            )
     return "\n".join(lines[:10])
 
 
@@ -313,8 +402,21 @@ def test_row_order_within_a_file_only_matters_for_duplicate_ties(day, seed):
 def test_day_edges_with_offsets(text, instant):
     """The examples a reader checks by hand: offsets move rows across the UTC day edge."""
     raw = with_lineage(
-        pd.DataFrame([{"order_id": "1", "order_ts": text, "product": "p", "region": "r", "quantity": "1", "unit_price": "1"}]),
-        DAY, "f.csv", [1],
+        pd.DataFrame(
+            [
+                {
+                    "order_id": "1",
+                    "order_ts": text,
+                    "product": "p",
+                    "region": "r",
+                    "quantity": "1",
+                    "unit_price": "1",
+                }
+            ]
+        ),
+        DAY,
+        "f.csv",
+        [1],
     )
     cleaned, rejected = transforms.clean_sales(raw, DAY)
     if instant is None:

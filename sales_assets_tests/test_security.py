@@ -30,6 +30,7 @@ WEBHOOK = f"https://hooks.example.com/services/T000/B000/{SECRET}"
 
 # -- the webserver binds 127.0.0.1 unless told otherwise -------------------------------------
 
+
 def _listening(port: int) -> set[str]:
     """Local addresses with a socket listening on `port` (from /proc/net/tcp and tcp6)."""
     found = set()
@@ -51,8 +52,17 @@ def test_dagster_dev_serves_the_ui_on_loopback_only(tmp_path):
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**os.environ, "DAGSTER_HOME": str(home), "SALES_WAREHOUSE": str(tmp_path / "w.duckdb")}
     dev = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster")), "dev", "-p", str(port)],  # no --host: the default
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "dev",
+            "-p",
+            str(port),
+        ],  # no --host: the default
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -66,12 +76,18 @@ def test_dagster_dev_serves_the_ui_on_loopback_only(tmp_path):
 
 
 def test_docs_and_config_never_bind_the_ui_to_every_interface():
-    for path in [REPO / "README.md", REPO / "dagster.yaml", REPO / "workspace.yaml", *(REPO / "deploy").rglob("*.yaml")]:
+    for path in [
+        REPO / "README.md",
+        REPO / "dagster.yaml",
+        REPO / "workspace.yaml",
+        *(REPO / "deploy").rglob("*.yaml"),
+    ]:
         text = path.read_text()
         assert not re.search(r"(-h|--host)\s+0\.0\.0\.0|host:\s*['\"]?0\.0\.0\.0", text), path
 
 
 # -- no secret or token in code, logs or the instance ----------------------------------------
+
 
 @pytest.mark.parametrize(
     ("url", "shown"),
@@ -99,8 +115,14 @@ TOKEN_PATTERNS = [
 
 
 def test_no_token_or_password_is_written_in_the_code_or_config():
-    files = [*PACKAGE.rglob("*.py"), *(REPO / "deploy").rglob("*"), REPO / "dagster.yaml", REPO / "workspace.yaml",
-             REPO / "README.md", REPO / "pyproject.toml"]
+    files = [
+        *PACKAGE.rglob("*.py"),
+        *(REPO / "deploy").rglob("*"),
+        REPO / "dagster.yaml",
+        REPO / "workspace.yaml",
+        REPO / "README.md",
+        REPO / "pyproject.toml",
+    ]
     for path in (f for f in files if f.is_file()):
         text = path.read_text(errors="ignore")
         for pattern in TOKEN_PATTERNS:
@@ -113,13 +135,28 @@ def test_log_calls_never_format_the_webhook_url_unredacted():
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-            if name in {"debug", "info", "warning", "error", "exception", "critical", "print", "echo"}:
+            name = (
+                node.func.attr
+                if isinstance(node.func, ast.Attribute)
+                else getattr(node.func, "id", None)
+            )
+            if name in {
+                "debug",
+                "info",
+                "warning",
+                "error",
+                "exception",
+                "critical",
+                "print",
+                "echo",
+            }:
                 for value in ast.walk(node):
                     if isinstance(value, ast.FormattedValue):
                         shown = ast.unparse(value.value)
                         if re.search(r"\burl\b|webhook", shown):
-                            assert shown.startswith("redact_url("), f"{path}:{node.lineno}: logs {shown}"
+                            assert shown.startswith("redact_url("), (
+                                f"{path}:{node.lineno}: logs {shown}"
+                            )
 
 
 def _instance_text(home: Path) -> str:
@@ -127,7 +164,9 @@ def _instance_text(home: Path) -> str:
     chunks = []
     for database in home.rglob("*.db"):
         with sqlite3.connect(database) as connection:
-            for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            for (table,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            ):
                 for row in connection.execute(f'SELECT * FROM "{table}"'):
                     for value in row:
                         if isinstance(value, bytes):
@@ -149,12 +188,30 @@ def test_the_webhook_url_never_reaches_run_logs_snapshots_or_the_ui(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "SALES_WAREHOUSE": str(tmp_path / "w.duckdb"),
-           "SALES_SYNTHETIC_ROWS": "300", "SALES_ALERT_WEBHOOK_URL": WEBHOOK}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "SALES_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        "SALES_SYNTHETIC_ROWS": "300",
+        "SALES_ALERT_WEBHOOK_URL": WEBHOOK,
+    }
     run = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "sales_assets.definitions",
-         "--select", "*", "--partition", "2024-03-01"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "asset",
+            "materialize",
+            "-m",
+            "sales_assets.definitions",
+            "--select",
+            "*",
+            "--partition",
+            "2024-03-01",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert SECRET not in run.stdout + run.stderr
@@ -177,10 +234,13 @@ def test_a_bad_webhook_setting_is_refused_without_echoing_it():
 
 # -- settings that name paths are resolved and checked ---------------------------------------
 
+
 def test_path_settings_are_resolved_to_absolute_paths(tmp_path, monkeypatch):
     (tmp_path / "landing").mkdir()
     monkeypatch.chdir(tmp_path)
-    settings = Settings.from_env({"SALES_LANDING_DIR": "landing/../landing/", "SALES_WAREHOUSE": "./wh/../w.duckdb"})
+    settings = Settings.from_env(
+        {"SALES_LANDING_DIR": "landing/../landing/", "SALES_WAREHOUSE": "./wh/../w.duckdb"}
+    )
     assert settings.landing_dir == tmp_path / "landing"
     assert settings.warehouse == tmp_path / "w.duckdb"
     assert settings.landing_dir.is_absolute() and settings.warehouse.is_absolute()
@@ -197,7 +257,9 @@ def test_path_settings_are_resolved_to_absolute_paths(tmp_path, monkeypatch):
         ("SALES_LOCK_TIMEOUT_SECONDS", "soon", "not a number"),
     ],
 )
-def test_bad_path_and_timeout_settings_fail_naming_the_variable(tmp_path, monkeypatch, variable, value, words):
+def test_bad_path_and_timeout_settings_fail_naming_the_variable(
+    tmp_path, monkeypatch, variable, value, words
+):
     (tmp_path / "a_file.txt").write_text("x")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SettingsError, match=re.escape(variable)) as error:
@@ -207,9 +269,19 @@ def test_bad_path_and_timeout_settings_fail_naming_the_variable(tmp_path, monkey
 
 # -- partition keys and settings never reach SQL as text -------------------------------------
 
+
 @pytest.mark.parametrize(
     "identifier",
-    ['sales"; DROP TABLE sales.raw_sales; --', "raw_sales WHERE 1=1", "a.b", "", "1table", "naïve", "x\x00", "t--"],
+    [
+        'sales"; DROP TABLE sales.raw_sales; --',
+        "raw_sales WHERE 1=1",
+        "a.b",
+        "",
+        "1table",
+        "naïve",
+        "x\x00",
+        "t--",
+    ],
 )
 def test_a_malicious_identifier_is_refused(identifier):
     with pytest.raises(ValueError, match="refusing SQL identifier"):
@@ -222,14 +294,28 @@ def test_partition_bounds_travel_as_parameters():
     from dagster._core.definitions.partitions.utils import TimeWindow
     from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 
-    window = TimeWindow(datetime(2024, 3, 1, tzinfo=timezone.utc), datetime(2024, 3, 2, tzinfo=timezone.utc))
-    table_slice = TableSlice(table="raw_sales", schema="sales", partition_dimensions=[
-        TablePartitionDimension(partition_expr="partition_date", partitions=window)])
+    window = TimeWindow(
+        datetime(2024, 3, 1, tzinfo=timezone.utc), datetime(2024, 3, 2, tzinfo=timezone.utc)
+    )
+    table_slice = TableSlice(
+        table="raw_sales",
+        schema="sales",
+        partition_dimensions=[
+            TablePartitionDimension(partition_expr="partition_date", partitions=window)
+        ],
+    )
     where, params = partition_filter(table_slice)
     assert where == ' WHERE "partition_date" >= ? AND "partition_date" < ?'
     assert [str(p) for p in params] == ["2024-03-01", "2024-03-02"]
-    evil = TableSlice(table="raw_sales", schema="sales", partition_dimensions=[
-        TablePartitionDimension(partition_expr="partition_date; DROP TABLE x", partitions=window)])
+    evil = TableSlice(
+        table="raw_sales",
+        schema="sales",
+        partition_dimensions=[
+            TablePartitionDimension(
+                partition_expr="partition_date; DROP TABLE x", partitions=window
+            )
+        ],
+    )
     with pytest.raises(ValueError, match="refusing SQL identifier"):
         partition_filter(evil)
 
@@ -238,7 +324,9 @@ def test_partition_bounds_travel_as_parameters():
 # or from DuckDB's own catalog: anything else needs a reviewer's look and a place here.
 SAFE_SQL_NAMES = {"table", "where", "columns", "kind"}
 SAFE_SQL_CALLS = {"quoted", "quoted_column", "_table"}
-SQL = re.compile(r"\b(SELECT|INSERT|DELETE|CREATE|ALTER|ATTACH|COPY|DROP|UPDATE|DESCRIBE|PRAGMA|WHERE)\b")
+SQL = re.compile(
+    r"\b(SELECT|INSERT|DELETE|CREATE|ALTER|ATTACH|COPY|DROP|UPDATE|DESCRIBE|PRAGMA|WHERE)\b"
+)
 
 
 def test_sql_text_interpolates_only_validated_identifiers():
@@ -250,23 +338,40 @@ def test_sql_text_interpolates_only_validated_identifiers():
         for node in ast.walk(tree):
             where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', '?')}"
             if isinstance(node, ast.JoinedStr):
-                text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+                text = "".join(
+                    v.value
+                    for v in node.values
+                    if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                )
                 if not SQL.search(text):
                     continue
                 checked += 1
                 for value in (v.value for v in node.values if isinstance(v, ast.FormattedValue)):
-                    if isinstance(value, ast.Call) and getattr(value.func, "id", None) in SAFE_SQL_CALLS:
+                    if (
+                        isinstance(value, ast.Call)
+                        and getattr(value.func, "id", None) in SAFE_SQL_CALLS
+                    ):
                         continue
-                    assert isinstance(value, ast.Name) and value.id in SAFE_SQL_NAMES, f"{where}: SQL formats {ast.unparse(value)}"
-            elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant):
+                    assert isinstance(value, ast.Name) and value.id in SAFE_SQL_NAMES, (
+                        f"{where}: SQL formats {ast.unparse(value)}"
+                    )
+            elif (
+                isinstance(node, ast.BinOp)
+                and isinstance(node.op, ast.Mod)
+                and isinstance(node.left, ast.Constant)
+            ):
                 assert not SQL.search(str(node.left.value)), f"{where}: SQL built with %"
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 if node.func.attr == "format" and isinstance(node.func.value, ast.Constant):
-                    assert not SQL.search(str(node.func.value.value)), f"{where}: SQL built with str.format"
+                    assert not SQL.search(str(node.func.value.value)), (
+                        f"{where}: SQL built with str.format"
+                    )
                 if node.func.attr in {"query", "execute", "sql"} and node.args:
                     first = node.args[0]
                     if isinstance(first, ast.JoinedStr):
-                        assert node.func.attr != "query", f"{where}: Warehouse.query takes a constant query"
+                        assert node.func.attr != "query", (
+                            f"{where}: Warehouse.query takes a constant query"
+                        )
     assert checked >= 5  # the scan sees the IO manager's statements
 
 
@@ -275,7 +380,9 @@ def test_warehouse_query_formats_only_the_quoted_schema(tmp_path):
     from sales_assets.warehouse import Warehouse
 
     with pytest.raises(ValueError, match="refusing SQL identifier"):
-        Warehouse(database=str(tmp_path / "w.duckdb"), schema_name='sales"; DROP TABLE t; --').query("SELECT 1 FROM {schema}.t")
+        Warehouse(
+            database=str(tmp_path / "w.duckdb"), schema_name='sales"; DROP TABLE t; --'
+        ).query("SELECT 1 FROM {schema}.t")
     day = "2024-03-01'; DROP TABLE sales.raw_sales; --"
     frame = Warehouse(database=str(tmp_path / "w.duckdb")).query("SELECT ?::VARCHAR AS day", [day])
     assert frame["day"].tolist() == [day]  # the value came back verbatim: it was data, never SQL

@@ -22,7 +22,9 @@ def test_defaults():
 
 
 def test_empty_values_mean_the_default():
-    assert Settings.from_env({"SALES_START_DATE": "", "SALES_MAX_REJECT_RATE": "  "}) == Settings.from_env({})
+    assert Settings.from_env(
+        {"SALES_START_DATE": "", "SALES_MAX_REJECT_RATE": "  "}
+    ) == Settings.from_env({})
 
 
 def test_good_values(tmp_path):

@@ -51,7 +51,10 @@ def rejection(row: dict) -> tuple[str, str]:
 
 # -- every reject reason, with its detail ---------------------------------------------------
 
-@pytest.mark.parametrize("column", ["order_id", "order_ts", "product", "region", "quantity", "unit_price"])
+
+@pytest.mark.parametrize(
+    "column", ["order_id", "order_ts", "product", "region", "quantity", "unit_price"]
+)
 @pytest.mark.parametrize("value", ["", "   ", None])
 def test_missing_required_names_the_column(column, value):
     row = {column: value} if value is not None else {}
@@ -67,13 +70,23 @@ def test_missing_required_names_the_column(column, value):
 def test_missing_required_column_absent_from_the_frame():
     frame = raw(GOOD).drop(columns=["region"])
     _, rejected = clean_sales(frame, DAY)
-    assert rejected[["reject_reason", "reject_detail"]].values.tolist() == [["missing_required", "region"]]
+    assert rejected[["reject_reason", "reject_detail"]].values.tolist() == [
+        ["missing_required", "region"]
+    ]
 
 
 @pytest.mark.parametrize(
     "value",
-    ["not-a-timestamp", "2024-13-45T10:00:00", "2024-02-30", "2024-03-01T25:00:00", "2024-03-01T10:00:00+24:00",
-     "01/03/2024 10:00", "yesterday", "2024-03-01T10:00:00 UTC"],
+    [
+        "not-a-timestamp",
+        "2024-13-45T10:00:00",
+        "2024-02-30",
+        "2024-03-01T25:00:00",
+        "2024-03-01T10:00:00+24:00",
+        "01/03/2024 10:00",
+        "yesterday",
+        "2024-03-01T10:00:00 UTC",
+    ],
 )
 def test_unparseable_timestamp(value):
     assert rejection({"order_ts": value}) == ("unparseable_timestamp", f"order_ts={value}")
@@ -152,14 +165,35 @@ def test_every_reason_is_covered_by_these_tests():
 
 # -- rule order: the first reason that fits --------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("row", "reason", "detail"),
     [
-        ({"product": "", "order_ts": "bad", "quantity": "0", "unit_price": "x", "discount": "5"}, "missing_required", "product"),
-        ({"order_id": "", "region": ""}, "missing_required", "order_id"),  # first required column in contract order
-        ({"order_ts": "bad", "quantity": "0", "unit_price": "x", "discount": "5"}, "unparseable_timestamp", "order_ts=bad"),
-        ({"quantity": "0", "unit_price": "x", "discount": "5", "order_ts": "2024-01-01"}, "invalid_quantity", "quantity=0"),
-        ({"unit_price": "x", "discount": "5", "order_ts": "2024-01-01"}, "invalid_unit_price", "unit_price=x"),
+        (
+            {"product": "", "order_ts": "bad", "quantity": "0", "unit_price": "x", "discount": "5"},
+            "missing_required",
+            "product",
+        ),
+        (
+            {"order_id": "", "region": ""},
+            "missing_required",
+            "order_id",
+        ),  # first required column in contract order
+        (
+            {"order_ts": "bad", "quantity": "0", "unit_price": "x", "discount": "5"},
+            "unparseable_timestamp",
+            "order_ts=bad",
+        ),
+        (
+            {"quantity": "0", "unit_price": "x", "discount": "5", "order_ts": "2024-01-01"},
+            "invalid_quantity",
+            "quantity=0",
+        ),
+        (
+            {"unit_price": "x", "discount": "5", "order_ts": "2024-01-01"},
+            "invalid_unit_price",
+            "unit_price=x",
+        ),
         ({"discount": "5", "order_ts": "2024-01-01"}, "invalid_discount", "discount=5"),
     ],
 )
@@ -182,6 +216,7 @@ def test_a_rejected_copy_does_not_hold_the_order_id():
 
 # -- duplicate tie-break -----------------------------------------------------------------------
 
+
 def test_earliest_order_ts_wins_even_when_it_comes_later():
     cleaned, rejected = split(
         {"order_ts": "2024-03-01T18:00:00Z", "quantity": "1"},
@@ -195,13 +230,19 @@ def test_earliest_order_ts_wins_even_when_it_comes_later():
 
 def test_earliest_is_compared_in_utc_not_as_written():
     # 10:00+02:00 is 08:00 UTC: earlier than 09:00Z although it reads later.
-    cleaned, _ = split({"order_ts": "2024-03-01T09:00:00Z", "quantity": "1"}, {"order_ts": "2024-03-01T10:00:00+02:00", "quantity": "2"})
+    cleaned, _ = split(
+        {"order_ts": "2024-03-01T09:00:00Z", "quantity": "1"},
+        {"order_ts": "2024-03-01T10:00:00+02:00", "quantity": "2"},
+    )
     assert cleaned["quantity"].tolist() == [2]
 
 
 def test_ties_go_to_the_earlier_file_then_the_earlier_row():
     cleaned, rejected = split(
-        {"quantity": "1"}, {"quantity": "2"}, {"quantity": "3"}, {"quantity": "4"},
+        {"quantity": "1"},
+        {"quantity": "2"},
+        {"quantity": "3"},
+        {"quantity": "4"},
         files=["2024-03-01/a.csv", "2024-03-01/a.csv", "2024-03-01/b.csv", "2024-03-01/b.csv"],
     )
     assert cleaned["quantity"].tolist() == [1]
@@ -211,7 +252,9 @@ def test_ties_go_to_the_earlier_file_then_the_earlier_row():
 def test_ties_follow_file_and_row_even_when_the_frame_is_shuffled():
     """The warehouse returns raw rows in no promised order: the tie-break must not rely on it."""
     frame = raw(
-        {"quantity": "1"}, {"quantity": "2"}, {"quantity": "3"},
+        {"quantity": "1"},
+        {"quantity": "2"},
+        {"quantity": "3"},
         files=["2024-03-01/a.csv", "2024-03-01/a.csv", "2024-03-01/b.csv"],
     )
     shuffled = frame.iloc[[2, 1, 0]].reset_index(drop=True)
@@ -221,6 +264,7 @@ def test_ties_follow_file_and_row_even_when_the_frame_is_shuffled():
 
 
 # -- timestamps ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("text", "utc"),
@@ -244,7 +288,10 @@ def test_timestamps_are_converted_to_utc(text, utc):
 
 def test_offsets_that_move_a_row_to_another_day():
     # 2024-03-02T01:30+02:00 is 2024-03-01 23:30 UTC; 2024-03-01T23:30-02:00 is 2024-03-02 01:30 UTC.
-    rows = [{"order_id": "x", "order_ts": "2024-03-02T01:30:00+02:00"}, {"order_id": "y", "order_ts": "2024-03-01T23:30:00-02:00"}]
+    rows = [
+        {"order_id": "x", "order_ts": "2024-03-02T01:30:00+02:00"},
+        {"order_id": "y", "order_ts": "2024-03-01T23:30:00-02:00"},
+    ]
     first, first_rejected = split(*rows, day=date(2024, 3, 1))
     second, second_rejected = split(*rows, day=date(2024, 3, 2))
     assert first["order_id"].tolist() == ["x"] and first_rejected["order_id"].tolist() == ["y"]
@@ -263,15 +310,27 @@ def test_naive_and_offset_timestamps_mixed_in_one_column():
         "2024-03-01T12:00:00Z",
         "2024-03-01T13:00:00.5",
     ]
-    expected = ["05:00:00", "10:00:00", "11:00:00", "13:00:00", "12:00:00", "12:00:00", "13:00:00.500000"]
+    expected = [
+        "05:00:00",
+        "10:00:00",
+        "11:00:00",
+        "13:00:00",
+        "12:00:00",
+        "12:00:00",
+        "13:00:00.500000",
+    ]
     rows = [{"order_id": f"o{i}", "order_ts": t} for i, t in enumerate(texts)]
     cleaned, rejected = split(*rows)
     assert rejected.empty
-    assert cleaned["order_ts"].dt.strftime("%H:%M:%S.%f").str.replace(".000000", "").tolist() == expected
+    assert (
+        cleaned["order_ts"].dt.strftime("%H:%M:%S.%f").str.replace(".000000", "").tolist()
+        == expected
+    )
     assert str(cleaned["order_ts"].dt.tz) == "UTC"
 
 
 # -- defaults, derived columns ---------------------------------------------------------------
+
 
 def test_v1_rows_get_the_v2_defaults():
     cleaned, _ = split(GOOD)  # no channel, no discount column at all
@@ -285,7 +344,9 @@ def test_empty_v2_values_get_the_defaults():
         {"order_id": "c", "channel": "  ", "discount": " "},
     )
     assert cleaned[["order_id", "channel", "discount"]].values.tolist() == [
-        ["a", "unknown", 0.0], ["b", "app", 0.1], ["c", "unknown", 0.0]
+        ["a", "unknown", 0.0],
+        ["b", "app", 0.1],
+        ["c", "unknown", 0.0],
     ]
 
 
@@ -311,8 +372,16 @@ def test_amount_is_rounded_to_cents(quantity, unit_price, discount, amount):
 
 @pytest.mark.parametrize(
     ("unit_price", "ticket"),
-    [("100", "low"), ("100.01", "medium"), ("500", "medium"), ("500.01", "high"),
-     ("1000", "high"), ("1000.01", "very_high"), ("0.01", "low"), ("99999", "very_high")],
+    [
+        ("100", "low"),
+        ("100.01", "medium"),
+        ("500", "medium"),
+        ("500.01", "high"),
+        ("1000", "high"),
+        ("1000.01", "very_high"),
+        ("0.01", "low"),
+        ("99999", "very_high"),
+    ],
 )
 def test_ticket_size_edges(unit_price, ticket):
     cleaned, _ = split({"quantity": "1", "unit_price": unit_price})
@@ -336,7 +405,9 @@ def test_cleaned_frame_satisfies_its_contract():
 
 def test_rejected_rows_keep_values_as_received():
     _, rejected = split({"quantity": " 2.5 ", "unit_price": "10.00"})
-    assert rejected[["quantity", "unit_price", "source_file", "source_row"]].values.tolist() == [[" 2.5 ", "10.00", "a.csv", 1]]
+    assert rejected[["quantity", "unit_price", "source_file", "source_row"]].values.tolist() == [
+        [" 2.5 ", "10.00", "a.csv", 1]
+    ]
     assert rejected["partition_date"].astype(str).tolist() == ["2024-03-01"]
 
 
@@ -351,18 +422,71 @@ def test_empty_day():
 
 # -- metrics ------------------------------------------------------------------------------------
 
+
 def test_metrics():
     cleaned, _ = split(
-        {"order_id": "1", "product": "laptop", "region": "north", "quantity": "1", "unit_price": "10.005", "customer_id": "C1"},
-        {"order_id": "2", "product": "laptop", "region": "north", "quantity": "2", "unit_price": "5.10", "customer_id": "C1"},
-        {"order_id": "3", "product": "laptop", "region": "north", "quantity": "1", "unit_price": "0.333", "customer_id": ""},
-        {"order_id": "4", "product": "laptop", "region": "north", "quantity": "3", "unit_price": "1", "customer_id": "C2"},
-        {"order_id": "5", "product": "laptop", "region": "south", "quantity": "1", "unit_price": "7", "customer_id": None},
-        {"order_id": "6", "product": "phone", "region": "north", "quantity": "4", "unit_price": "2.5", "discount": "0.5", "customer_id": "C9"},
+        {
+            "order_id": "1",
+            "product": "laptop",
+            "region": "north",
+            "quantity": "1",
+            "unit_price": "10.005",
+            "customer_id": "C1",
+        },
+        {
+            "order_id": "2",
+            "product": "laptop",
+            "region": "north",
+            "quantity": "2",
+            "unit_price": "5.10",
+            "customer_id": "C1",
+        },
+        {
+            "order_id": "3",
+            "product": "laptop",
+            "region": "north",
+            "quantity": "1",
+            "unit_price": "0.333",
+            "customer_id": "",
+        },
+        {
+            "order_id": "4",
+            "product": "laptop",
+            "region": "north",
+            "quantity": "3",
+            "unit_price": "1",
+            "customer_id": "C2",
+        },
+        {
+            "order_id": "5",
+            "product": "laptop",
+            "region": "south",
+            "quantity": "1",
+            "unit_price": "7",
+            "customer_id": None,
+        },
+        {
+            "order_id": "6",
+            "product": "phone",
+            "region": "north",
+            "quantity": "4",
+            "unit_price": "2.5",
+            "discount": "0.5",
+            "customer_id": "C9",
+        },
     )
     metrics = daily_metrics(cleaned)
     SalesMetrics.validate(metrics)
-    assert list(metrics.columns) == ["order_date", "product", "region", "orders", "units", "revenue", "avg_order_value", "customers"]
+    assert list(metrics.columns) == [
+        "order_date",
+        "product",
+        "region",
+        "orders",
+        "units",
+        "revenue",
+        "avg_order_value",
+        "customers",
+    ]
     rows = metrics.assign(order_date=metrics["order_date"].astype(str)).values.tolist()
     # laptop/north: amounts 10.01 + 10.20 + 0.33 + 3.00 = 23.54 over 4 orders = 5.885 -> 5.88 or 5.89
     assert rows[0][:6] == ["2024-03-01", "laptop", "north", 4, 7, 23.54]
@@ -381,6 +505,7 @@ def test_metrics_revenue_has_two_decimals_and_reconciles():
 
 
 # -- the synthetic source ------------------------------------------------------------------------
+
 
 def test_synthetic_day_is_deterministic_and_has_every_reason():
     first = synthetic_day(DAY, 5000)

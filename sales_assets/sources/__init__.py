@@ -11,7 +11,9 @@ from ..contracts import STRING
 from ..transforms import day_column
 
 
-def with_lineage(rows: pd.DataFrame, day: date, source_file: str | pd.Series, source_row) -> pd.DataFrame:
+def with_lineage(
+    rows: pd.DataFrame, day: date, source_file: str | pd.Series, source_row
+) -> pd.DataFrame:
     """Rows as received (every column text) plus partition_date, source_file, source_row."""
     raw = rows.astype(STRING)
     raw["partition_date"] = day_column(day, raw.index)

@@ -30,7 +30,17 @@ FORMATS = (".csv.gz", ".csv", ".parquet", ".jsonl")
 
 # OS errors worth another try: the file system or network share failed, not the file.
 TRANSIENT_ERRNOS = frozenset(
-    {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE, errno.ECONNRESET, errno.ENETDOWN, errno.ENETUNREACH, errno.EHOSTUNREACH}
+    {
+        errno.EIO,
+        errno.EAGAIN,
+        errno.EBUSY,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+        errno.ECONNRESET,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+    }
 )
 
 
@@ -51,7 +61,9 @@ def day_files(landing_dir: Path, day: date) -> list[Path]:
     root = Path(landing_dir).resolve()
     folder = day_folder(root, day)
     if not folder.is_dir():
-        raise DayNotArrivedError(f"landing folder {folder} does not exist: the data for {day} has not arrived")
+        raise DayNotArrivedError(
+            f"landing folder {folder} does not exist: the data for {day} has not arrived"
+        )
     files = []
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
         if path.name.startswith((".", "_")):
@@ -59,7 +71,9 @@ def day_files(landing_dir: Path, day: date) -> list[Path]:
         if not path.resolve().is_relative_to(root):
             raise LandingError(f"{path}: links outside the landing zone {root}; refused")
         if not path.is_file() or not path.name.lower().endswith(FORMATS):
-            raise LandingError(f"{path}: not a data file of a supported type ({', '.join(FORMATS)})")
+            raise LandingError(
+                f"{path}: not a data file of a supported type ({', '.join(FORMATS)})"
+            )
         files.append(path)
     return files
 
@@ -80,16 +94,28 @@ def read_file(path: Path) -> pa.Table:
         if error.errno in TRANSIENT_ERRNOS:
             raise  # the share or disk hiccuped: raw_sales' RetryPolicy tries again with backoff
         raise LandingError(f"{path}: cannot be read as {_kind(name)}: {error}") from None
-    except (pa.ArrowException, duckdb.Error, OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError, zlib.error) as error:
+    except (
+        pa.ArrowException,
+        duckdb.Error,
+        EOFError,
+        UnicodeDecodeError,
+        csv.Error,
+        ValueError,
+        zlib.error,
+    ) as error:
         raise LandingError(f"{path}: cannot be read as {_kind(name)}: {error}") from None
     names = table.column_names
     lowered = [n.lower() for n in names]  # the warehouse, like SQL, ignores case in names
     duplicated = sorted({n for n in names if lowered.count(n.lower()) > 1})
     if duplicated:
-        raise LandingError(f"{path}: duplicate column names {duplicated} (names are compared ignoring case)")
+        raise LandingError(
+            f"{path}: duplicate column names {duplicated} (names are compared ignoring case)"
+        )
     reserved = sorted(set(lowered) & set(LINEAGE_COLUMNS))
     if reserved:
-        raise LandingError(f"{path}: column(s) {reserved} are reserved for the lineage the loader adds")
+        raise LandingError(
+            f"{path}: column(s) {reserved} are reserved for the lineage the loader adds"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing and table.num_columns:
         raise LandingError(f"{path}: missing required column(s) {missing}")
@@ -118,13 +144,17 @@ def _read_jsonl(path: Path) -> pa.Table:
         not_objects = [(line, kind) for _, kind, line in key_lists if kind != "OBJECT"]
         if not_objects:  # a record that is not an object would otherwise become an all-empty row
             line, kind = min(not_objects)
-            raise LandingError(f"{path}: record {line} (blank lines not counted) is a JSON {kind}, not a JSON object")
+            raise LandingError(
+                f"{path}: record {line} (blank lines not counted) is a JSON {kind}, not a JSON object"
+            )
         keys = list(dict.fromkeys(key for row_keys, _, _ in key_lists for key in row_keys or ()))
         if not keys:
             return pa.table({})
         pointers = ["/" + key.replace("~", "~0").replace("/", "~1") for key in keys]  # JSON Pointer
         columns = ", ".join(f"json_extract_string(json, ?) AS c{i}" for i in range(len(keys)))
-        table = connection.sql(f"SELECT {columns} FROM read_ndjson_objects(?)", params=[*pointers, str(path)]).to_arrow_table()
+        table = connection.sql(
+            f"SELECT {columns} FROM read_ndjson_objects(?)", params=[*pointers, str(path)]
+        ).to_arrow_table()
     return table.rename_columns(keys)
 
 
@@ -153,8 +183,12 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     kind = column.type
     if pa.types.is_timestamp(kind):
         utc = column if kind.tz is None else pc.cast(column, pa.timestamp(kind.unit))
-        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S") if kind.tz is None else pc.binary_join_element_wise(
-            pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S"), pa.scalar("Z"), ""
+        return (
+            pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S")
+            if kind.tz is None
+            else pc.binary_join_element_wise(
+                pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S"), pa.scalar("Z"), ""
+            )
         )
     if pa.types.is_date(kind):
         return pc.strftime(column, format="%Y-%m-%d")
@@ -174,7 +208,11 @@ def landing_day(landing_dir: Path, day: date) -> pd.DataFrame:
                 raise
             raise LandingError(f"{path}: {error}") from None
         rows = table.to_pandas(types_mapper=lambda _: STRING)
-        frames.append(with_lineage(rows, day, str(path.relative_to(landing_dir)), range(1, len(rows) + 1)))
+        frames.append(
+            with_lineage(rows, day, str(path.relative_to(landing_dir)), range(1, len(rows) + 1))
+        )
     if not frames:
-        return with_lineage(pd.DataFrame({c: pd.Series(dtype=STRING) for c in REQUIRED_COLUMNS}), day, "", [])
+        return with_lineage(
+            pd.DataFrame({c: pd.Series(dtype=STRING) for c in REQUIRED_COLUMNS}), day, "", []
+        )
     return pd.concat(frames, ignore_index=True)

@@ -10,7 +10,18 @@ import pandas as pd
 from ..contracts import REJECT_REASONS, SOURCE_COLUMNS, STRING
 from . import with_lineage
 
-PRODUCTS = ("laptop", "phone", "tablet", "headphones", "monitor", "keyboard", "mouse", "camera", "speaker", "watch")
+PRODUCTS = (
+    "laptop",
+    "phone",
+    "tablet",
+    "headphones",
+    "monitor",
+    "keyboard",
+    "mouse",
+    "camera",
+    "speaker",
+    "watch",
+)
 PRICES = (899.0, 649.0, 329.0, 89.0, 219.0, 49.0, 25.0, 549.0, 119.0, 279.0)
 REGIONS = ("north", "south", "east", "west", "central", "online")
 CHANNELS = ("web", "app", "store", "marketplace")
@@ -23,7 +34,9 @@ _DIRTY_DISCOUNT = np.array(["1.5", "-0.1", "ten%"], dtype=object)
 _DIRTY_TS = np.array(["not-a-timestamp", "2024-13-45T10:00:00", "yesterday"], dtype=object)
 
 
-def generate_orders(day: date, rows: int, dirty_rate: float = DEFAULT_DIRTY_RATE, seed: int = 0) -> pd.DataFrame:
+def generate_orders(
+    day: date, rows: int, dirty_rate: float = DEFAULT_DIRTY_RATE, seed: int = 0
+) -> pd.DataFrame:
     """`rows` orders of `day` as text source columns, `dirty_rate` of them broken on purpose."""
     rng = np.random.default_rng([day.toordinal(), seed])
     product = rng.integers(0, len(PRODUCTS), rows)
@@ -59,13 +72,17 @@ def _iso_text(rng: np.random.Generator, utc: np.ndarray) -> np.ndarray:
     if naive.any():  # np.char.replace fails on an empty array (a day of 0 or few rows)
         text[naive] = np.char.replace(np.datetime_as_string(utc[naive], unit="s"), "T", " ")
     plus2 = style == 2  # same instant written in UTC+02:00: may show the next local day
-    text[plus2] = np.char.add(np.datetime_as_string(utc[plus2] + np.timedelta64(2, "h"), unit="s"), "+02:00")
+    text[plus2] = np.char.add(
+        np.datetime_as_string(utc[plus2] + np.timedelta64(2, "h"), unit="s"), "+02:00"
+    )
     frac = style == 3
     text[frac] = np.char.add(np.datetime_as_string(utc[frac], unit="ms"), "Z")
     return text
 
 
-def _make_dirty(orders: pd.DataFrame, rng: np.random.Generator, day: date, dirty_rate: float) -> None:
+def _make_dirty(
+    orders: pd.DataFrame, rng: np.random.Generator, day: date, dirty_rate: float
+) -> None:
     """Break `dirty_rate` of the rows, cycling through every reject reason in contract order."""
     rows = len(orders)
     dirty = int(round(rows * dirty_rate))
@@ -89,7 +106,9 @@ def _make_dirty(orders: pd.DataFrame, rng: np.random.Generator, day: date, dirty
             orders.loc[at, "order_ts"] = f"{day - pd.Timedelta(days=1):%Y-%m-%d}T23:30:00Z"
         elif reason == "duplicate_order_id":
             # Same id as an earlier row, written at the end of the day: the earlier one wins.
-            orders.loc[at, "order_id"] = orders["order_id"].to_numpy()[rng.integers(0, rows // 2, len(at))]
+            orders.loc[at, "order_id"] = orders["order_id"].to_numpy()[
+                rng.integers(0, rows // 2, len(at))
+            ]
             orders.loc[at, "order_ts"] = f"{day:%Y-%m-%d}T23:59:59Z"
 
 

@@ -29,7 +29,9 @@ def pytest_runtest_makereport(item, call):
 def chromium() -> Path:
     """The Debian chromium binary; missing is a failure (CI installs it), never a skip."""
     if not CHROMIUM.exists() or not shutil.which(str(CHROMIUM)):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` (.ci/run does)")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` (.ci/run does)"
+        )
     return CHROMIUM
 
 

@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import os
 import signal
-import uuid
-from contextlib import contextmanager
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_INSTANCE_YAML = REPO_ROOT / "dagster.yaml"
 DONE_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
-DONE_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+DONE_BACKFILL_STATUSES = {
+    "COMPLETED",
+    "COMPLETED_SUCCESS",
+    "COMPLETED_FAILED",
+    "FAILED",
+    "CANCELED",
+}
 ASSETS = ["raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics"]
 POSTGRES = {"hostname": "127.0.0.1", "port": 5432, "username": "postgres", "password": ""}
 # SQLAlchemy 2.1 maps plain `postgresql` to psycopg 3; dagster-postgres ships psycopg2.
@@ -52,7 +59,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def instance_yaml(base: Path | None = REPO_INSTANCE_YAML, storage: dict | None = None, extra: dict | None = None) -> str:
+def instance_yaml(
+    base: Path | None = REPO_INSTANCE_YAML, storage: dict | None = None, extra: dict | None = None
+) -> str:
     """The repo's dagster.yaml (when present), with `storage` replaced and `extra` keys merged in."""
     import yaml
 
@@ -82,7 +91,9 @@ class GraphQL:
         attempts = 1 if query.lstrip().startswith("mutation") else 3
         for attempt in range(attempts):
             try:
-                response = self.session.post(self.url, json={"query": query, "variables": variables}, timeout=self.timeout)
+                response = self.session.post(
+                    self.url, json={"query": query, "variables": variables}, timeout=self.timeout
+                )
                 break
             except requests.ConnectionError:
                 if attempt + 1 == attempts:
@@ -196,9 +207,20 @@ class DagsterDev:
     servers and run workers): SIGTERM, then SIGKILL after a bound.
     """
 
-    def __init__(self, home: Path, env: dict[str, str], target: list[str] | None = None, log_path: Path | None = None, cwd: Path = REPO_ROOT):
+    def __init__(
+        self,
+        home: Path,
+        env: dict[str, str],
+        target: list[str] | None = None,
+        log_path: Path | None = None,
+        cwd: Path = REPO_ROOT,
+    ):
         self.home = Path(home)
-        self.env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+        self.env = {
+            **os.environ,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
         self.env.update(env, DAGSTER_HOME=str(self.home))
         self.env.pop("DAGSTER_CLI_API_GRPC_PORT", None)
         self.target = target or ["-w", str(REPO_ROOT / "workspace.yaml")]
@@ -210,7 +232,7 @@ class DagsterDev:
         self.process: subprocess.Popen | None = None
         self._log = None
 
-    def start(self, timeout: float = 180.0) -> "DagsterDev":
+    def start(self, timeout: float = 180.0) -> DagsterDev:
         dagster = Path(sys.executable).with_name("dagster")
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -224,7 +246,12 @@ class DagsterDev:
             preexec_fn=_default_interrupts,
         )
         try:
-            wait_for(f"dagster dev at {self.url} to load its code location", self._ready, timeout, interval=1.0)
+            wait_for(
+                f"dagster dev at {self.url} to load its code location",
+                self._ready,
+                timeout,
+                interval=1.0,
+            )
         except Timeout as error:
             self.stop()
             raise Timeout(f"{error}\n{self.log_tail()}") from None
@@ -235,7 +262,9 @@ class DagsterDev:
 
     def _ready(self):
         if self.process.poll() is not None:
-            raise AssertionError(f"dagster dev exited with {self.process.returncode}\n{self.log_tail()}")
+            raise AssertionError(
+                f"dagster dev exited with {self.process.returncode}\n{self.log_tail()}"
+            )
         try:
             data = self.graphql(WORKSPACE_QUERY)
         except (requests.RequestException, ValueError):
@@ -244,8 +273,12 @@ class DagsterDev:
         for entry in entries:
             location = entry["locationOrLoadError"]
             if location and location["__typename"] == "PythonError":
-                raise AssertionError(f"code location {entry['name']} failed to load: {location['message']}")
-        if entries and all(e["loadStatus"] == "LOADED" and e["locationOrLoadError"] for e in entries):
+                raise AssertionError(
+                    f"code location {entry['name']} failed to load: {location['message']}"
+                )
+        if entries and all(
+            e["loadStatus"] == "LOADED" and e["locationOrLoadError"] for e in entries
+        ):
             return entries
         return None
 
@@ -286,7 +319,9 @@ class DagsterDev:
     def asset_nodes(self) -> list[dict]:
         return self.graphql(ASSET_CHECKS_QUERY)["assetNodes"]
 
-    def materialize_partition(self, day: str, assets: list[str] = ASSETS, job: str = "__ASSET_JOB") -> str:
+    def materialize_partition(
+        self, day: str, assets: list[str] = ASSETS, job: str = "__ASSET_JOB"
+    ) -> str:
         """What the Materialize button sends for one partition: launchPipelineExecution on the
         asset job with the asset and check selection and a `dagster/partition` tag."""
         location, repository = self.location
@@ -358,14 +393,23 @@ class DagsterDev:
 
         return wait_for(f"backfill {backfill_id} to complete", done, timeout, interval)
 
-    def check_executions(self, asset: str, check: str, partition: str | None = None, limit: int = 100) -> list[dict]:
+    def check_executions(
+        self, asset: str, check: str, partition: str | None = None, limit: int = 100
+    ) -> list[dict]:
         return self.graphql(
-            CHECK_EXECUTIONS, assetKey={"path": [asset]}, checkName=check, limit=limit, partition=partition
+            CHECK_EXECUTIONS,
+            assetKey={"path": [asset]},
+            checkName=check,
+            limit=limit,
+            partition=partition,
         )["assetCheckExecutions"]
 
     def instigators(self) -> dict:
         location, repository = self.location
-        data = self.graphql(INSTIGATORS_QUERY, repo={"repositoryLocationName": location, "repositoryName": repository})
+        data = self.graphql(
+            INSTIGATORS_QUERY,
+            repo={"repositoryLocationName": location, "repositoryName": repository},
+        )
         return {
             "schedules": {s["name"]: s for s in data["schedulesOrError"].get("results", [])},
             "sensors": {s["name"]: s for s in data["sensorsOrError"].get("results", [])},
@@ -374,7 +418,11 @@ class DagsterDev:
     def schedule_ticks(self, name: str, limit: int = 20) -> list[dict]:
         """The schedule's ticks, newest first; a tick's timestamp is its scheduled execution time."""
         location, repository = self.location
-        selector = {"repositoryLocationName": location, "repositoryName": repository, "scheduleName": name}
+        selector = {
+            "repositoryLocationName": location,
+            "repositoryName": repository,
+            "scheduleName": name,
+        }
         result = self.graphql(SCHEDULE_TICKS, selector=selector, limit=limit)["scheduleOrError"]
         assert result["__typename"] == "Schedule", result
         return result["scheduleState"]["ticks"]
@@ -406,7 +454,13 @@ def postgres_database(prefix: str = "sales_e2e") -> Iterator[dict]:
     import psycopg2
 
     try:
-        admin = psycopg2.connect(host=POSTGRES["hostname"], port=POSTGRES["port"], user=POSTGRES["username"], dbname="test", connect_timeout=10)
+        admin = psycopg2.connect(
+            host=POSTGRES["hostname"],
+            port=POSTGRES["port"],
+            user=POSTGRES["username"],
+            dbname="test",
+            connect_timeout=10,
+        )
     except psycopg2.OperationalError as error:
         raise AssertionError(
             f"PostgreSQL is not reachable at {POSTGRES['hostname']}:{POSTGRES['port']} (database `test`, user "
@@ -417,7 +471,9 @@ def postgres_database(prefix: str = "sales_e2e") -> Iterator[dict]:
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield {"postgres": {"postgres_db": {**POSTGRES, "db_name": name, "scheme": POSTGRES_SCHEME}}}
+        yield {
+            "postgres": {"postgres_db": {**POSTGRES, "db_name": name, "scheme": POSTGRES_SCHEME}}
+        }
     finally:
         with admin.cursor() as cursor:
             cursor.execute(
@@ -429,7 +485,9 @@ def postgres_database(prefix: str = "sales_e2e") -> Iterator[dict]:
 
 
 @contextmanager
-def running_dagster_dev(tmp: Path, env: dict[str, str], storage: dict | None = None, target: list[str] | None = None) -> Iterator[DagsterDev]:
+def running_dagster_dev(
+    tmp: Path, env: dict[str, str], storage: dict | None = None, target: list[str] | None = None
+) -> Iterator[DagsterDev]:
     """`dagster dev` on a fresh DAGSTER_HOME (the repo's dagster.yaml, `storage` swapped in) and a
     fresh DuckDB file under `tmp`; the SALES_* settings not given are cleared to their defaults."""
     home = tmp / "dagster_home"
@@ -457,4 +515,6 @@ def count_rows(warehouse: Path, table: str, day: str) -> int:
 
     column = "order_date" if table in ("cleaned_sales", "sales_metrics") else "partition_date"
     with connect(str(warehouse), read_only=True, lock_timeout=60) as connection:
-        return connection.execute(f"SELECT count(*) FROM sales.{table} WHERE {column} = ?", [day]).fetchone()[0]
+        return connection.execute(
+            f"SELECT count(*) FROM sales.{table} WHERE {column} = ?", [day]
+        ).fetchone()[0]

@@ -79,11 +79,25 @@ def dev(tmp_path_factory, webhook):
         dev.warehouse, dev.landing = tmp / "warehouse.duckdb", landing
         # The good day through the project's own generator CLI; the bad day lacks `quantity`.
         subprocess.run(
-            [str(Path(sys.executable).with_name("sales-assets")), "generate", "--start", GOOD_DAY,
-             "--rows-per-day", str(ROWS), "--out", str(landing), "--quiet"],
-            check=True, timeout=120,
+            [
+                str(Path(sys.executable).with_name("sales-assets")),
+                "generate",
+                "--start",
+                GOOD_DAY,
+                "--rows-per-day",
+                str(ROWS),
+                "--out",
+                str(landing),
+                "--quiet",
+            ],
+            check=True,
+            timeout=120,
         )
-        drop_day(landing, BAD_DAY, generate_orders(date.fromisoformat(BAD_DAY), ROWS).drop(columns=["quantity"]))
+        drop_day(
+            landing,
+            BAD_DAY,
+            generate_orders(date.fromisoformat(BAD_DAY), ROWS).drop(columns=["quantity"]),
+        )
         yield dev
 
 
@@ -98,7 +112,12 @@ def test_the_sensors_are_on(dev):
 
 
 def test_a_new_day_folder_is_run_by_the_sensor(dev):
-    [run] = wait_for(f"landing_zone_sensor to request {GOOD_DAY}", lambda: sensor_runs(dev, GOOD_DAY), SENSOR_WAIT, 3)
+    [run] = wait_for(
+        f"landing_zone_sensor to request {GOOD_DAY}",
+        lambda: sensor_runs(dev, GOOD_DAY),
+        SENSOR_WAIT,
+        3,
+    )
     done = dev.wait_run(run["runId"], timeout=180)
     assert done["status"] == "SUCCESS", done
     assert count_rows(dev.warehouse, "raw_sales", GOOD_DAY) == ROWS
@@ -106,14 +125,21 @@ def test_a_new_day_folder_is_run_by_the_sensor(dev):
 
 
 def test_a_failed_run_posts_an_alert(dev, webhook):
-    [run] = wait_for(f"landing_zone_sensor to request {BAD_DAY}", lambda: sensor_runs(dev, BAD_DAY), SENSOR_WAIT, 3)
+    [run] = wait_for(
+        f"landing_zone_sensor to request {BAD_DAY}",
+        lambda: sensor_runs(dev, BAD_DAY),
+        SENSOR_WAIT,
+        3,
+    )
     failed = dev.wait_run(run["runId"], timeout=180)
     assert failed["status"] == "FAILURE", failed
 
     def alert():
         return [a["json"] for a in webhook.received if a["json"].get("run_id") == run["runId"]]
 
-    [payload] = wait_for(f"the alert for run {run['runId']} at {webhook.url}", alert, timeout=120, interval=2)
+    [payload] = wait_for(
+        f"the alert for run {run['runId']} at {webhook.url}", alert, timeout=120, interval=2
+    )
     assert payload["day"] == BAD_DAY and payload["job"] == failed["jobName"]
     assert payload["failed_steps"] == ["raw_sales"], payload
     assert "quantity" in payload["error"] and "orders.csv" in payload["error"], payload["error"]

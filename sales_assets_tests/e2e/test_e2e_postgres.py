@@ -14,7 +14,13 @@ import psycopg2
 import pytest
 import yaml
 
-from .dagster_dev import POSTGRES, REPO_INSTANCE_YAML, count_rows, postgres_database, running_dagster_dev
+from .dagster_dev import (
+    POSTGRES,
+    REPO_INSTANCE_YAML,
+    count_rows,
+    postgres_database,
+    running_dagster_dev,
+)
 
 ROWS = 800
 DAYS = [(date(2024, 4, 1) + timedelta(days=i)).isoformat() for i in range(10)]
@@ -29,7 +35,11 @@ def database():
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory, database):
     tmp = tmp_path_factory.mktemp("e2e_postgres")
-    with running_dagster_dev(tmp, {"SALES_SYNTHETIC_ROWS": str(ROWS), "SALES_SCHEDULE_CRON": "0 0 1 1 *"}, storage=database) as dev:
+    with running_dagster_dev(
+        tmp,
+        {"SALES_SYNTHETIC_ROWS": str(ROWS), "SALES_SCHEDULE_CRON": "0 0 1 1 *"},
+        storage=database,
+    ) as dev:
         dev.warehouse = tmp / "warehouse.duckdb"
         yield dev
 
@@ -43,7 +53,10 @@ def max_concurrent_runs() -> int:
 
 def most_at_once(runs: list[dict]) -> int:
     """The largest number of runs whose [start, end] intervals overlap at one moment."""
-    edges = sorted([(r["startTime"], 1) for r in runs] + [(r["endTime"], -1) for r in runs], key=lambda e: (e[0], e[1]))
+    edges = sorted(
+        [(r["startTime"], 1) for r in runs] + [(r["endTime"], -1) for r in runs],
+        key=lambda e: (e[0], e[1]),
+    )
     now = best = 0
     for _, step in edges:
         now += step
@@ -58,7 +71,9 @@ def test_backfill_on_postgres_runs_in_parallel_and_loses_nothing(dev, database):
 
     runs = dev.runs(tags={"dagster/backfill": backfill_id})
     assert sorted(r["tags"]["dagster/partition"] for r in runs) == DAYS, "exactly one run per day"
-    assert {r["status"] for r in runs} == {"SUCCESS"}, [(r["tags"]["dagster/partition"], r["status"]) for r in runs]
+    assert {r["status"] for r in runs} == {"SUCCESS"}, [
+        (r["tags"]["dagster/partition"], r["status"]) for r in runs
+    ]
     limit = max_concurrent_runs()
     at_once = most_at_once(runs)
     assert at_once <= limit, f"{at_once} runs at once, the run queue allows {limit}"
@@ -69,11 +84,19 @@ def test_backfill_on_postgres_runs_in_parallel_and_loses_nothing(dev, database):
         assert count_rows(dev.warehouse, "raw_sales", day) == ROWS, day
         assert count_rows(dev.warehouse, "sales_metrics", day) > 0, day
         [execution] = dev.check_executions("cleaned_sales", "rejection_rate", partition=day)
-        assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["partition"] == day, (day, execution)
+        assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["partition"] == day, (
+            day,
+            execution,
+        )
 
     # The instance really lives in PostgreSQL: its runs and their materializations are there.
     db = database["postgres"]["postgres_db"]
-    with psycopg2.connect(host=POSTGRES["hostname"], port=POSTGRES["port"], user=POSTGRES["username"], dbname=db["db_name"]) as conn:
+    with psycopg2.connect(
+        host=POSTGRES["hostname"],
+        port=POSTGRES["port"],
+        user=POSTGRES["username"],
+        dbname=db["db_name"],
+    ) as conn:
         with conn.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM runs r JOIN run_tags t ON t.run_id = r.run_id "

@@ -19,7 +19,12 @@ from .dagster_dev import ASSETS, count_rows, running_dagster_dev, wait_for
 ROWS = 1000
 CONTRACT_CHECKS = {  # contract section 6: evaluated inline with every materialization of the day
     "raw_sales": ["raw_sales_schema"],
-    "cleaned_sales": ["cleaned_sales_schema", "rows_accounted_for", "rejection_rate", "daily_volume"],
+    "cleaned_sales": [
+        "cleaned_sales_schema",
+        "rows_accounted_for",
+        "rejection_rate",
+        "daily_volume",
+    ],
     "sales_metrics": ["sales_metrics_schema", "revenue_reconciles"],
 }
 
@@ -36,7 +41,10 @@ def dev(tmp_path_factory):
 def assert_day_loaded(dev, day: str, rows: int = ROWS):
     raw = count_rows(dev.warehouse, "raw_sales", day)
     assert raw == rows, f"{day}: raw_sales holds {raw} rows, expected {rows}"
-    cleaned, rejected = count_rows(dev.warehouse, "cleaned_sales", day), count_rows(dev.warehouse, "rejected_sales", day)
+    cleaned, rejected = (
+        count_rows(dev.warehouse, "cleaned_sales", day),
+        count_rows(dev.warehouse, "rejected_sales", day),
+    )
     assert cleaned + rejected == raw and 0 < rejected < raw, (day, cleaned, rejected)
     assert count_rows(dev.warehouse, "sales_metrics", day) > 0, f"{day}: no sales_metrics rows"
 
@@ -46,10 +54,14 @@ def check_results(dev, day: str, run_id: str) -> dict[str, str]:
     out = {}
     for asset, names in CONTRACT_CHECKS.items():
         for name in names:
-            executions = [e for e in dev.check_executions(asset, name, partition=day) if e["runId"] == run_id]
+            executions = [
+                e for e in dev.check_executions(asset, name, partition=day) if e["runId"] == run_id
+            ]
             assert len(executions) == 1, f"{asset}:{name} for {day} in run {run_id}: {executions}"
             execution = executions[0]
-            assert execution["partition"] == day and execution["evaluation"]["partition"] == day, execution
+            assert execution["partition"] == day and execution["evaluation"]["partition"] == day, (
+                execution
+            )
             out[f"{asset}:{name}"] = execution["status"]
     return out
 
@@ -93,7 +105,9 @@ def test_ui_backfill_of_ten_days_runs_each_day_with_its_own_checks(dev):
     by_day = {}
     for run in runs:
         by_day.setdefault(run["tags"].get("dagster/partition"), []).append(run)
-    assert sorted(by_day) == days, f"one run per day tagged dagster/partition, got {sorted(by_day, key=str)}"
+    assert sorted(by_day) == days, (
+        f"one run per day tagged dagster/partition, got {sorted(by_day, key=str)}"
+    )
     for day in days:
         [run] = by_day[day]
         assert run["status"] == "SUCCESS", run
@@ -109,14 +123,21 @@ def test_the_daemon_runs_the_schedule_for_the_day_that_just_ended(dev):
         return runs[-1] if runs else None
 
     # The cron ticks every minute; the first tick after start-up launches the run.
-    run = wait_for("the daemon to launch daily_sales_schedule's run", scheduled_run, timeout=150, interval=3)
+    run = wait_for(
+        "the daemon to launch daily_sales_schedule's run", scheduled_run, timeout=150, interval=3
+    )
+
     def tick_of_run():  # the tick records its run ids just after it submits the run
-        return [t for t in dev.schedule_ticks("daily_sales_schedule") if run["runId"] in t["runIds"]]
+        return [
+            t for t in dev.schedule_ticks("daily_sales_schedule") if run["runId"] in t["runIds"]
+        ]
 
     ticks = wait_for("the schedule tick that launched the run", tick_of_run, timeout=60, interval=2)
     assert len(ticks) == 1, ticks
     tick = ticks[0]
-    day = (datetime.fromtimestamp(tick["timestamp"], timezone.utc).date() - timedelta(days=1)).isoformat()
+    day = (
+        datetime.fromtimestamp(tick["timestamp"], timezone.utc).date() - timedelta(days=1)
+    ).isoformat()
     assert run["tags"]["dagster/partition"] == day, run["tags"]
     done = dev.wait_run(run["runId"], timeout=180)
     assert done["status"] == "SUCCESS", done
@@ -125,7 +146,9 @@ def test_the_daemon_runs_the_schedule_for_the_day_that_just_ended(dev):
     # launches exactly one run (run key = the day), always of the day before the tick.
     for tick in dev.schedule_ticks("daily_sales_schedule"):
         assert len(tick["runIds"]) <= 1, tick
-        tick_day = datetime.fromtimestamp(tick["timestamp"], timezone.utc).date() - timedelta(days=1)
+        tick_day = datetime.fromtimestamp(tick["timestamp"], timezone.utc).date() - timedelta(
+            days=1
+        )
         for tick_run in dev.runs(runIds=tick["runIds"]) if tick["runIds"] else []:
             assert tick_run["tags"]["dagster/partition"] == tick_day.isoformat(), tick
 
@@ -133,13 +156,24 @@ def test_the_daemon_runs_the_schedule_for_the_day_that_just_ended(dev):
 def test_headless_chromium_shows_the_asset_graph_and_checks(dev, chromium, artifacts, tmp_path):
     dev.graphql("mutation { setNuxSeen }")  # what clicking "Skip" on the first-visit dialog does
     browser = [
-        str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000", "--virtual-time-budget=15000",
+        str(chromium),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--window-size=1600,1000",
+        "--virtual-time-budget=15000",
     ]
 
     def page(path: str, *args: str) -> str:
-        done = subprocess.run([*browser, *args, f"{dev.url}{path}"], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [*browser, *args, f"{dev.url}{path}"], capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, f"chromium failed on {path}: {done.stderr[-2000:]}"
         return done.stdout
 
@@ -153,7 +187,9 @@ def test_headless_chromium_shows_the_asset_graph_and_checks(dev, chromium, artif
     for asset in ASSETS:
         assert asset in graph, f"{asset} is not on the asset graph page"
     for asset in CONTRACT_CHECKS:
-        assert f'href="/assets/{asset}?view=checks"' in graph, f"{asset}'s asset checks are not on its graph node"
+        assert f'href="/assets/{asset}?view=checks"' in graph, (
+            f"{asset}'s asset checks are not on its graph node"
+        )
         checks_page = page(f"/assets/{asset}?view=checks", "--dump-dom")
         for name, rule in RULES.items():
             if rule.asset == asset:
