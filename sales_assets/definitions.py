@@ -1,6 +1,7 @@
 """The code location: assets, checks, job, schedule and resources, configured from SALES_*."""
 
 import os
+from pathlib import Path
 
 import pyarrow as pa
 from dagster import Definitions, EnvVar, in_process_executor
@@ -26,20 +27,20 @@ pa.set_memory_pool(pa.system_memory_pool())
 
 def build_resources(settings=SETTINGS) -> dict:
     """Resources for a settings object (tests pass their own warehouse and landing zone)."""
-    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    Path(settings.warehouse).parent.mkdir(parents=True, exist_ok=True)  # moves to resource setup
     return {
         "io_manager": SalesWarehouseIOManager(
-            database=str(settings.warehouse),
+            database=settings.warehouse,
             schema=WAREHOUSE_SCHEMA,
             lock_timeout_seconds=settings.lock_timeout_seconds,
         ),
         "warehouse": Warehouse(
-            database=str(settings.warehouse),
+            database=settings.warehouse,
             schema_name=WAREHOUSE_SCHEMA,
             lock_timeout_seconds=settings.lock_timeout_seconds,
         ),
         "source": SalesSource(
-            landing_dir=str(settings.landing_dir) if settings.landing_dir else None,
+            landing_dir=settings.landing_dir,
             synthetic_rows=settings.synthetic_rows,
         ),
         "quality": QualityPolicy(max_reject_rate=settings.max_reject_rate),

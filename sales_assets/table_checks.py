@@ -40,10 +40,13 @@ from dagster import (
     asset_check,
     sensor,
 )
-from dagster._time import get_current_datetime
-from dagster._utils.schedules import get_latest_completed_cron_tick, get_next_cron_tick
 
 from .checks import SAMPLE_ROWS, markdown
+from .dagster_internals import (
+    get_current_datetime,
+    get_latest_completed_cron_tick,
+    get_next_cron_tick,
+)
 from .partitions import daily_partitions
 from .settings import SETTINGS
 from .warehouse import Warehouse
