@@ -12,6 +12,21 @@ from .dagster_dev import REPO_ROOT, DagsterDev
 
 CHROMIUM = Path(os.environ.get("SALES_E2E_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO_ROOT / "test-artifacts"  # git-ignored; CI keeps it
+E2E_DIR = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
+def pytest_collection_modifyitems(items):
+    """Every test in this folder is end-to-end: `-m "not e2e"` (scripts/test --quick) skips it.
+
+    A module's tests share its module-scoped `dagster dev` and run in file order, so under
+    pytest-xdist (`--dist loadgroup`) they stay on one worker. pytest hands this hook the whole
+    session's items, so only those under this folder are marked.
+    """
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group(f"e2e:{item.path.stem}"))
 
 
 @pytest.hookimpl(hookwrapper=True)
