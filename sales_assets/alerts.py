@@ -45,7 +45,8 @@ def failed_checks(instance: DagsterInstance, run_id: str) -> list[str]:
     for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = record.dagster_event.event_specific_data
         if not evaluation.passed:
-            names.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+            day = f"@{evaluation.partition}" if evaluation.partition else ""
+            names.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}{day}")
     return names
 
 

@@ -1,198 +1,299 @@
-"""The asset graph: raw_sales -> cleaned_sales + rejected_sales -> sales_metrics.
+"""The asset graph: raw_sales -> cleaned_sales + rejected_sales -> sales_metrics -> sales_report.
 
-Thin wiring: read the inputs, call the pure transforms, attach metadata, report the
-checks. Each day is one partition; each asset's checks are evaluated for that day.
+One step loads the run's days one at a time, in order (a run carries one day, or a range of
+days in a backfill): each day is staged and judged before anything is written, published in
+one warehouse transaction, then recorded as that day's materializations and check results.
+A blocked or failed day is recorded and the next day goes on; the step fails at the end
+naming the days that did not load, so only they show as failed.
 """
 
+from collections.abc import Generator
+from dataclasses import dataclass, field
 from datetime import date
-from time import perf_counter
+from time import perf_counter, time
 
-import pandas as pd
 from dagster import (
+    AssetCheckEvaluation,
     AssetExecutionContext,
-    AssetIn,
-    AssetOut,
+    AssetKey,
+    AssetMaterialization,
+    AssetSpec,
+    BackfillPolicy,
     Backoff,
     Failure,
     Jitter,
     MetadataValue,
-    Output,
     RetryPolicy,
-    asset,
     multi_asset,
 )
 
-from . import checks, transforms
-from .contracts import (
-    REQUIRED_COLUMNS,
-    CleanedSales,
-    RawSales,
-    RejectedSales,
-    SalesMetrics,
-    table_schema,
-)
+from . import day_events, report
+from .checks import DAY_CHECKS
+from .checks.table import SALES_METRICS_COMPLETE, SALES_METRICS_FRESH, completeness_now, freshness
+from .contracts import CleanedSales, RawSales, RejectedSales, SalesMetrics, table_schema
+from .dagster_internals import get_current_datetime
+from .daily_load import CLEANED, METRICS, RAW, REJECTED, REPORT, Plan, StagedDay, stage_day
+from .monitoring import CheckOutcome, DayFigures, push_day
 from .partitions import daily_partitions
-from .resources import QualityPolicy, SalesSource
+from .resources import Monitoring, QualityPolicy, ReportFolder, SalesSource
+from .settings import SETTINGS, WAREHOUSE_SCHEMA
 from .sources.landing import LandingError
 from .warehouse import Warehouse
 
 GROUP = "sales"
-# Transient read errors (network shares, object stores) retry; bad files fail at once.
+BAD_DAYS = "bad_days"  # the step failure's metadata: {day: [status, message]}
+# Transient read errors (network shares, object stores) retry the step with backoff; a bad
+# file, a blocked day or a locked warehouse fail without retries (Failure(allow_retries=False)).
 READ_RETRY = RetryPolicy(
     max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
-METRIC_INPUT_COLUMNS = [
-    "order_id",
-    "order_date",
-    "product",
-    "region",
-    "quantity",
-    "amount",
-    "customer_id",
+KINDS = {"postgres" if SETTINGS.warehouse_is_postgres else "duckdb", "pandas"}
+
+
+def _table_spec(key: str, model, partition_column: str, description: str, deps=()) -> AssetSpec:
+    return AssetSpec(
+        key,
+        deps=list(deps),
+        description=description,
+        kinds=KINDS,
+        group_name=GROUP,
+        skippable=True,
+        metadata={"partition_expr": partition_column, "dagster/column_schema": table_schema(model)},
+    )
+
+
+SPECS = [
+    _table_spec(
+        RAW,
+        RawSales,
+        "partition_date",
+        "Every row of the day's source as received (text), with lineage.",
+    ),
+    _table_spec(
+        CLEANED, CleanedSales, "order_date", "The day's valid orders, one row per order_id.", [RAW]
+    ),
+    _table_spec(
+        REJECTED,
+        RejectedSales,
+        "partition_date",
+        "The quarantine: every raw row not in cleaned_sales, with why.",
+        [RAW],
+    ),
+    _table_spec(
+        METRICS, SalesMetrics, "order_date", "One row per order_date x product x region.", [CLEANED]
+    ),
+    AssetSpec(
+        REPORT,
+        deps=[METRICS, REJECTED],
+        description="The day's one-page report (PNG and HTML in SALES_REPORTS_DIR): revenue trend, "
+        "regions, products, top movers, data health.",
+        kinds={"matplotlib", "html"},
+        group_name=GROUP,
+        skippable=True,
+    ),
+]
+CHECK_SPECS = [check.spec(daily_partitions) for check in DAY_CHECKS] + [
+    SALES_METRICS_COMPLETE.spec(None),
+    SALES_METRICS_FRESH.spec(None),
 ]
 
 
-def _table_metadata(model, partition_expr: str) -> dict:
-    return {"partition_expr": partition_expr, "dagster/column_schema": table_schema(model)}
+@dataclass
+class DayOutcome:
+    """How a day of the run ended: `ok`, `blocked` by a check, or `failed` (bad input)."""
+
+    day: date
+    status: str
+    message: str
+    figures: "DayFigures | None" = None
 
 
-def _preview(frame: pd.DataFrame) -> MetadataValue:
-    return (
-        MetadataValue.md(frame.head(5).astype(str).to_markdown(index=False))
-        if len(frame)
-        else MetadataValue.md("_no rows_")
-    )
+@dataclass
+class Loader:
+    """The resources one step needs, and what it has done so far."""
 
-
-def _rate(rows: int, seconds: float) -> float:
-    return round(rows / seconds, 1) if seconds > 0 else 0.0
-
-
-@asset(
-    partitions_def=daily_partitions,
-    group_name=GROUP,
-    kinds={"duckdb", "pandas"},
-    metadata=_table_metadata(RawSales, "partition_date"),
-    check_specs=checks.specs_for("raw_sales"),
-    retry_policy=READ_RETRY,
-)
-def raw_sales(context: AssetExecutionContext, source: SalesSource):
-    """Every row of the day's source as received (text), with partition_date, source_file, source_row."""
-    day = date.fromisoformat(context.partition_key)
-    started = perf_counter()
-    try:
-        raw = source.read_day(day)
-    except LandingError as error:
-        raise Failure(description=f"day {day}: {error}", allow_retries=False) from None
-    seconds = perf_counter() - started
-    yield Output(
-        raw,
-        metadata={
-            "rows": len(raw),
-            "source": source.kind,
-            "files": MetadataValue.json(
-                sorted(raw["source_file"].unique().tolist()) if len(raw) else []
-            ),
-            "columns": MetadataValue.json([str(c) for c in raw.columns]),
-            "read_seconds": round(seconds, 3),
-            "rows_per_second": _rate(len(raw), seconds),
-            "preview": _preview(raw),
-        },
-    )
-    result = checks.raw_schema(raw, REQUIRED_COLUMNS)
-    yield result
-    checks.raise_if_blocked([result], day)
+    context: AssetExecutionContext
+    plan: Plan
+    source: SalesSource
+    warehouse: Warehouse
+    quality: QualityPolicy
+    reports: ReportFolder
+    monitoring: Monitoring
+    outcomes: list[DayOutcome] = field(default_factory=list)
 
 
 @multi_asset(
-    name="clean_sales",
+    name="daily_sales",
+    specs=SPECS,
+    check_specs=CHECK_SPECS,
     partitions_def=daily_partitions,
-    group_name=GROUP,
-    outs={
-        "cleaned_sales": AssetOut(
-            kinds={"duckdb", "pandas"},
-            metadata=_table_metadata(CleanedSales, "order_date"),
-            description="The day's valid orders, one row per order_id.",
-        ),
-        "rejected_sales": AssetOut(
-            kinds={"duckdb", "pandas"},
-            metadata=_table_metadata(RejectedSales, "partition_date"),
-            description="The quarantine: every raw row not in cleaned_sales, with reject_reason and reject_detail.",
-        ),
-    },
-    check_specs=checks.specs_for("cleaned_sales"),
+    can_subset=True,
+    backfill_policy=BackfillPolicy.multi_run(SETTINGS.backfill_days_per_run),
+    retry_policy=READ_RETRY,
 )
-def clean_sales(
+def daily_sales(
     context: AssetExecutionContext,
-    raw_sales: pd.DataFrame,
+    source: SalesSource,
     warehouse: Warehouse,
     quality: QualityPolicy,
+    reports: ReportFolder,
+    monitoring: Monitoring,
 ):
-    """Apply the cleaning rules: each raw row goes to cleaned_sales or rejected_sales."""
-    day = date.fromisoformat(context.partition_key)
-    started = perf_counter()
-    cleaned, rejected = transforms.clean_sales(raw_sales, day)
-    seconds = perf_counter() - started
-    by_reason = rejected["reject_reason"].value_counts().to_dict() if len(rejected) else {}
-    yield Output(
-        cleaned,
-        output_name="cleaned_sales",
-        metadata={
-            "rows": len(cleaned),
-            "raw_rows": len(raw_sales),
-            "revenue": round(float(cleaned["amount"].sum()), 2),
-            "clean_seconds": round(seconds, 3),
-            "rows_per_second": _rate(len(raw_sales), seconds),
-            "preview": _preview(cleaned),
-        },
-    )
-    yield Output(
-        rejected,
-        output_name="rejected_sales",
-        metadata={
-            "rows": len(rejected),
-            "rejects_by_reason": MetadataValue.json({str(k): int(v) for k, v in by_reason.items()}),
-            "preview": _preview(rejected),
-        },
-    )
-    history = checks.volume_history(warehouse.query, day)
-    results = [
-        checks.pandera_check("cleaned_sales_schema", CleanedSales, cleaned),
-        checks.rows_accounted_for(raw_sales, cleaned, rejected),
-        checks.rejection_rate(len(raw_sales), rejected, quality.max_reject_rate),
-        checks.daily_volume(len(cleaned), history),
-    ]
-    yield from results
-    checks.raise_if_blocked(results, day)
+    """Load the run's days in order, one at a time; fail at the end naming any bad day."""
+    plan = Plan.for_selection(key.to_user_string() for key in context.selected_asset_keys)
+    loader = Loader(context, plan, source, warehouse, quality, reports, monitoring)
+    if plan.publish:
+        for key in context.partition_keys:
+            loader.outcomes.append((yield from load_day(loader, date.fromisoformat(key))))
+    yield from table_checks(loader)
+    fail_on_bad_days(loader.outcomes)
 
 
-@asset(
-    partitions_def=daily_partitions,
-    group_name=GROUP,
-    kinds={"duckdb", "pandas"},
-    ins={"cleaned_sales": AssetIn(metadata={"columns": METRIC_INPUT_COLUMNS})},
-    metadata=_table_metadata(SalesMetrics, "order_date"),
-    check_specs=checks.specs_for("sales_metrics"),
-)
-def sales_metrics(context: AssetExecutionContext, cleaned_sales: pd.DataFrame):
-    """One row per order_date x product x region; written only when its checks pass."""
-    day = date.fromisoformat(context.partition_key)
+def load_day(loader: Loader, day: date) -> Generator[object, None, DayOutcome]:
+    """Stage, judge, publish and record one day."""
+    context, plan = loader.context, loader.plan
     started = perf_counter()
-    metrics = transforms.daily_metrics(cleaned_sales)
-    seconds = perf_counter() - started
-    results = [
-        checks.pandera_check("sales_metrics_schema", SalesMetrics, metrics),
-        checks.revenue_reconciles(metrics, cleaned_sales),
-    ]
-    yield from results
-    checks.raise_if_blocked(results, day)  # a blocked day keeps its previous metrics rows
-    yield Output(
-        metrics,
+    try:
+        staged = stage_day(
+            day, plan, loader.source, loader.warehouse, loader.quality.max_reject_rate
+        )
+    except LandingError as error:
+        context.log.error(f"{day} failed: {error}")
+        return _finish(
+            loader, DayOutcome(day, "failed", f"day {day} failed: {error}"), None, 0.0, started
+        )
+    written = staged.publishable(plan)
+    published = loader.warehouse.publish(day, written, log=context.log)
+    extra = (
+        {"lock_wait_seconds": round(published.lock_wait_seconds, 2)}
+        if published.lock_wait_seconds
+        else {}
+    )
+    yield from day_events.materializations(
+        staged, written, WAREHOUSE_SCHEMA, loader.source.kind, extra
+    )
+    yield from day_events.evaluations(context.instance, staged.verdicts, day)
+    if staged.blocking:
+        outcome = DayOutcome(day, "blocked", blocked_message(staged))
+        return _finish(loader, outcome, staged, published.lock_wait_seconds, started)
+    if plan.reports:
+        yield report_materialization(loader, day)
+    outcome = DayOutcome(day, "ok", ok_message(staged))
+    return _finish(loader, outcome, staged, published.lock_wait_seconds, started)
+
+
+def blocked_message(staged: StagedDay) -> str:
+    reasons = "; ".join(v.line() for v in staged.blocking)
+    return (
+        f"day {staged.day} blocked by {', '.join(v.check.name for v in staged.blocking)}: {reasons}. "
+        "cleaned_sales and sales_metrics keep the day's previous rows; raw_sales and "
+        "rejected_sales hold this load, to see why"
+    )
+
+
+def ok_message(staged: StagedDay) -> str:
+    rows = ", ".join(f"{name} {len(frame)}" for name, frame in staged.frames.items())
+    warned = [v.check.name for v in staged.verdicts if not v.passed]
+    return f"day {staged.day} loaded: {rows}" + (
+        f" (warnings: {', '.join(warned)})" if warned else ""
+    )
+
+
+def report_materialization(loader: Loader, day: date):
+    """Render the day's report from the warehouse and describe it for the UI."""
+    started = perf_counter()
+    # Days loaded with no rows leave no row in any table; the instance knows they were loaded.
+    loaded = loader.context.instance.get_materialized_partitions(AssetKey(RAW))
+    data = report.report_data(
+        loader.warehouse.query, day, zero_sales_days={date.fromisoformat(d) for d in loaded}
+    )
+    files = report.render_report(data, loader.reports.folder())
+    return AssetMaterialization(
+        REPORT,
+        partition=day.isoformat(),
         metadata={
-            "rows": len(metrics),
-            "orders": int(metrics["orders"].sum()),
-            "revenue": round(float(metrics["revenue"].sum()), 2),
-            "metrics_seconds": round(seconds, 3),
-            "preview": _preview(metrics),
+            **report.headline(data),
+            "top_movers": MetadataValue.md(report.movers_markdown(data)),
+            "png": MetadataValue.path(str(files.png)),
+            "html": MetadataValue.path(str(files.html)),
+            "render_seconds": round(perf_counter() - started, 3),
         },
+    )
+
+
+def _finish(
+    loader: Loader, outcome: DayOutcome, staged: StagedDay | None, waited: float, started: float
+) -> DayOutcome:
+    """Log the day's outcome and push its figures (when a Pushgateway is configured)."""
+    log = loader.context.log
+    (log.info if outcome.status == "ok" else log.error)(outcome.message)
+    outcome.figures = day_figures(loader, outcome, staged, waited, perf_counter() - started)
+    if loader.monitoring.url:
+        push_day(loader.monitoring.url, outcome.figures, log=log)
+    return outcome
+
+
+def day_figures(
+    loader: Loader, outcome: DayOutcome, staged: StagedDay | None, waited: float, seconds: float
+) -> DayFigures:
+    """The day's figures for the operations dashboard (see monitoring.py)."""
+    frames = staged.publishable(loader.plan) if staged else {}
+    return DayFigures(
+        day=outcome.day,
+        status=outcome.status,
+        job=loader.context.run.job_name,
+        run_id=loader.context.run.run_id,
+        rows={name: len(frame) for name, frame in frames.items()},
+        rejects_by_reason=day_events.rejects_by_reason(frames[REJECTED])
+        if REJECTED in frames
+        else {},
+        revenue=float(frames[CLEANED]["amount"].sum()) if CLEANED in frames else None,
+        day_seconds=seconds,
+        stage_seconds=dict(staged.seconds) if staged else {},
+        checks=[
+            CheckOutcome(v.check.name, v.check.asset, v.finding.severity.value, v.passed)
+            for v in (staged.verdicts if staged else [])
+        ],
+        lock_wait_seconds=waited,
+        finished_at=time(),
+        max_reject_rate=loader.quality.max_reject_rate,
+    )
+
+
+def table_checks(loader: Loader):
+    """The whole-table checks selected in this run, judged once, after its days."""
+    selected = {key.name for key in loader.context.selected_asset_check_keys}
+    instance, now = loader.context.instance, get_current_datetime()
+    found = {}
+    if SALES_METRICS_COMPLETE.name in selected:
+        found[SALES_METRICS_COMPLETE] = completeness_now(instance, loader.warehouse.query, now)
+    if SALES_METRICS_FRESH.name in selected:
+        found[SALES_METRICS_FRESH] = freshness(instance, now, SETTINGS.freshness_deadline_cron)
+    for check, finding in found.items():
+        yield AssetCheckEvaluation(
+            asset_key=check.key.asset_key,
+            check_name=check.name,
+            passed=finding.passed,
+            metadata=finding.metadata,
+            severity=finding.severity,
+            description=finding.summary,
+            blocking=False,
+            target_materialization_data=day_events.target(instance, check.key.asset_key, None),
+        )
+
+
+def fail_on_bad_days(outcomes: list[DayOutcome]) -> None:
+    """Fail the step when any day was blocked or failed, naming each; the others stand."""
+    bad = [o for o in outcomes if o.status != "ok"]
+    if not bad:
+        return
+    shown = "\n".join(o.message for o in bad[:10]) + ("\n..." if len(bad) > 10 else "")
+    raise Failure(
+        description=f"{len(bad)} of {len(outcomes)} day(s) not loaded:\n{shown}",
+        metadata={
+            "blocked_days": MetadataValue.json([str(o.day) for o in bad if o.status == "blocked"]),
+            "failed_days": MetadataValue.json([str(o.day) for o in bad if o.status == "failed"]),
+            BAD_DAYS: MetadataValue.json({str(o.day): [o.status, o.message] for o in bad}),
+        },
+        allow_retries=False,
     )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -38,184 +36,11 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
-# Keep Dagster's per-event console log out of the terminal: the progress bar and the summary
-# say what happened; every event is still written to the instance's event log.
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-BACKFILL_TAG = "sales_assets/cli_backfill"
-
-
-def _rows(result) -> dict[str, int]:
-    rows = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        value = materialization.metadata.get("rows")
-        if value is not None:
-            rows[materialization.asset_key.to_user_string()] = int(value.value)
-    return rows
-
-
-def _interrupted(result) -> bool:
-    from dagster._core.events import RunFailureReason
-
-    return any(
-        event.event_type_value == "PIPELINE_FAILURE"
-        and event.job_failure_data.failure_reason == RunFailureReason.UNEXPECTED_TERMINATION
-        for event in result.all_events
-    )
-
-
-def _completeness(result):
-    from .table_checks import COMPLETENESS_CHECK
-
-    return next(
-        (e for e in result.get_asset_check_evaluations() if e.check_name == COMPLETENESS_CHECK),
-        None,
-    )
-
-
-def _split_completeness(job):
-    """(the job without the whole-table completeness check, a run of that check alone): the
-    backfill runs each day without it and evaluates it once at the end, not after every day
-    (~0.17 s a day, and a scan of the table that grows with the days)."""
-    from dagster import AssetCheckKey, AssetKey
-
-    from .checks import RULES
-    from .table_checks import COMPLETENESS_CHECK, METRICS
-
-    day_checks = {AssetCheckKey(AssetKey(rule.asset), name) for name, rule in RULES.items()}
-    return (
-        job.get_subset(
-            asset_selection=job.asset_layer.selected_asset_keys, asset_check_selection=day_checks
-        ),
-        job.get_subset(
-            asset_selection=set(),
-            asset_check_selection={AssetCheckKey(METRICS, COMPLETENESS_CHECK)},
-        ),
-    )
-
-
-def day_summary(day: str, result, seconds: float) -> dict:
-    """One row of the backfill table from a run's result: rows, checks, status and why."""
-    from .alerts import step_error
-    from .checks import RULES
-
-    rows = _rows(result)
-    evaluations = [
-        e for e in result.get_asset_check_evaluations() if e.check_name in RULES
-    ]  # the day's own
-    failed = [e for e in evaluations if not e.passed]
-    blocking = [e.check_name for e in failed if e.severity.value == "ERROR"]
-    if result.success:
-        status, detail = "ok", ", ".join(f"{e.check_name} (warn)" for e in failed)
-    elif blocking:
-        status, detail = "blocked", "failed: " + ", ".join(blocking)
-    else:
-        status = "failed"
-        detail = (
-            "; ".join(f"{e.step_key}: {step_error(e)}" for e in result.get_step_failure_events())
-            or "run failed"
-        )
-    return {
-        "day": day,
-        "status": status,
-        "raw": rows.get("raw_sales", "-"),
-        "cleaned": rows.get("cleaned_sales", "-"),
-        "rejected": rows.get("rejected_sales", "-"),
-        "checks ok": len(evaluations) - len(failed),
-        "checks failed": len(failed),
-        "seconds": round(seconds, 2),
-        "detail": detail[:160],
-        "run_id": result.run_id,
-    }
-
-
 def backfill(args: argparse.Namespace) -> int:
-    """Run daily_sales_job for each day START..END in order, in this process; one run per day."""
-    import warnings
+    """Load START..END in order, in this process (see backfill.py)."""
+    from .backfill import backfill as run
 
-    from dagster import DagsterInstance
-    from dagster._utils.warnings import BetaWarning, PreviewWarning
-    from tabulate import tabulate
-
-    for category in (BetaWarning, PreviewWarning):  # about our definitions, not about this backfill
-        warnings.filterwarnings("ignore", category=category)
-
-    from .definitions import defs
-    from .partitions import partition_day
-
-    try:
-        first, last = partition_day(args.start), partition_day(args.end)
-    except ValueError as error:
-        print(f"sales-assets backfill: {error}", file=sys.stderr)
-        return 2
-    if last < first:
-        print(f"sales-assets backfill: END {last} is before START {first}", file=sys.stderr)
-        return 2
-    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-    if os.environ.get("DAGSTER_HOME"):
-        instance = DagsterInstance.get()
-    else:
-        print(
-            "sales-assets backfill: DAGSTER_HOME is not set, so the runs go to a temporary instance and "
-            "will not show in the UI; set DAGSTER_HOME to record them (see README).",
-            file=sys.stderr,
-        )
-        instance = DagsterInstance.ephemeral()
-    # Hold pooled storage connections across the runs, as the webserver does (PostgreSQL otherwise
-    # opens ~170 connections a run; measured 2.6 s -> 1.8 s a day). A no-op on SQLite.
-    instance.optimize_for_webserver(statement_timeout=60_000, pool_recycle=3600, max_overflow=10)
-    job = defs.resolve_job_def("daily_sales_job")  # resolved once, reused for every day
-    every_day, completeness_only = _split_completeness(job)
-    tags = {BACKFILL_TAG: f"{days[0]}..{days[-1]}@{int(time.time())}"}
-    summaries = []
-    completeness = None  # the whole-table verdict, evaluated once after the days
-    interrupted = False
-    with instance:
-        progress = tqdm(days, desc="backfill", unit="day", disable=args.quiet)
-        try:
-            for day in progress:
-                progress.set_postfix_str(day)
-                started = time.perf_counter()
-                result = every_day.execute_in_process(
-                    partition_key=day,
-                    instance=instance,
-                    raise_on_error=False,
-                    tags=tags,
-                    run_config=QUIET_LOGS,
-                )
-                summaries.append(day_summary(day, result, time.perf_counter() - started))
-                if _interrupted(result):  # Dagster turns Ctrl-C into a failed run and returns
-                    raise KeyboardInterrupt
-            progress.set_postfix_str("completeness")
-            completeness = _completeness(
-                completeness_only.execute_in_process(
-                    instance=instance, raise_on_error=False, tags=tags, run_config=QUIET_LOGS
-                )
-            )
-        except KeyboardInterrupt:
-            interrupted = (
-                True  # the day in progress is recorded as a failed run; report what is done
-            )
-        progress.close()
-    table = [{k: v for k, v in row.items() if k != "run_id"} for row in summaries]
-    print(tabulate(table, headers="keys", tablefmt="github"))
-    bad = [row for row in summaries if row["status"] != "ok"]
-    total = sum(row["seconds"] for row in summaries)
-    print(
-        f"\n{len(summaries) - len(bad)} of {len(days)} day(s) succeeded in {total:.1f}s "
-        f"({total / max(len(summaries), 1):.2f}s a day); runs tagged {BACKFILL_TAG}={tags[BACKFILL_TAG]}"
-    )
-    if completeness:
-        print(f"completeness ({completeness.check_name}): {completeness.description}")
-    for row in bad:
-        print(
-            f"{row['status'].upper()} {row['day']} (run {row['run_id']}): {row['detail']}",
-            file=sys.stderr,
-        )
-    if interrupted:
-        print(f"INTERRUPTED after {len(summaries)} of {len(days)} day(s)", file=sys.stderr)
-        return 130
-    return 1 if bad else 0
+    return run(args.start, args.end, quiet=args.quiet)
 
 
 def _date(text: str) -> date:
@@ -264,10 +89,10 @@ def parser() -> argparse.ArgumentParser:
     gen.set_defaults(run=generate)
     fill = commands.add_parser(
         "backfill",
-        help="run daily_sales_job for each day START..END (inclusive), one recorded run per day",
-        description="Runs the days in order in this process, records every run in the instance at "
-        "DAGSTER_HOME (tagged dagster/partition, like the UI's), prints a per-day summary and exits "
-        "0 only if every day succeeded.",
+        help="load the days START..END (inclusive) in order, in this process",
+        description="Runs daily_sales_job over the days in order, SALES_BACKFILL_DAYS_PER_RUN days "
+        "a run, records every run in the instance at DAGSTER_HOME, prints one line per day (each "
+        "day with its own checks and blocking) and exits 0 only if every day succeeded.",
     )
     fill.add_argument("start", help="first day, YYYY-MM-DD")
     fill.add_argument("end", help="last day, YYYY-MM-DD (inclusive)")

@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
     AssetSelection,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -27,20 +29,22 @@ from dagster import (
 )
 
 from .alerts import AlertWebhook, failure_alert, post_alert
+from .checks.table import SALES_METRICS_FRESH, freshness
+from .dagster_internals import get_current_datetime
 from .partitions import daily_partitions
 from .resources import SalesSource
 from .settings import SETTINGS, redact_url
-from .table_checks import sales_metrics_fresh
 
 daily_sales_job = define_asset_job(
     "daily_sales_job",
     # Freshness is judged by its sensor against the clock; in a backfill of old days it would
     # only repeat "yesterday is missing" on every run.
-    selection=AssetSelection.groups("sales") - AssetSelection.checks(sales_metrics_fresh),
+    selection=AssetSelection.groups("sales") - AssetSelection.checks(SALES_METRICS_FRESH.key),
     partitions_def=daily_partitions,
     description=(
-        "Materializes raw, cleaned, rejected and metrics tables for one day, with the day's checks "
-        "and the completeness check over all days."
+        "Loads days (one, or a range in a backfill) into raw_sales, cleaned_sales, rejected_sales "
+        "and sales_metrics and renders sales_report, with each day's checks, then the "
+        "completeness check over all days."
     ),
 )
 
@@ -210,3 +214,42 @@ def run_failure_alert(context: RunFailureSensorContext, alerts: AlertWebhook):
         context.log.warning(problem)
     else:
         context.log.info(f"alert for run {alert['run_id']} sent to {redact_url(alerts.url)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Freshness, judged by the clock
+
+
+@sensor(
+    name="sales_metrics_freshness_sensor",
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        f"Evaluates {SALES_METRICS_FRESH.name} every 5 minutes without launching a run, and "
+        "records its result when the verdict or the expected day changes, so a missed nightly "
+        "load shows up by the deadline even when nothing ran."
+    ),
+)
+def sales_metrics_freshness_sensor(context: SensorEvaluationContext):
+    found = freshness(context.instance, get_current_datetime(), SETTINGS.freshness_deadline_cron)
+    key: AssetCheckKey = SALES_METRICS_FRESH.key
+    last = context.instance.event_log_storage.get_asset_check_summary_records([key])[key]
+    record = last.last_completed_check_execution_record
+    previous = record.evaluation if record else None
+    if (
+        previous is not None
+        and previous.passed == found.passed
+        and getattr(previous.metadata.get("expected_day"), "value", None)
+        == found.metadata["expected_day"]
+    ):
+        return SkipReason(f"unchanged: {found.summary}")
+    evaluation = AssetCheckEvaluation(
+        asset_key=key.asset_key,
+        check_name=key.name,
+        passed=found.passed,
+        metadata=found.metadata,
+        severity=found.severity,
+        description=found.summary,
+        blocking=False,
+    )
+    return SensorResult(asset_events=[evaluation])

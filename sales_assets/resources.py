@@ -1,4 +1,4 @@
-"""Resources: the day's source (synthetic or landing zone) and the quality thresholds."""
+"""Resources: the day's source, the quality thresholds, the report folder, the Pushgateway."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -17,11 +18,17 @@ class SalesSource(ConfigurableResource):
     """A day's raw rows: from `landing_dir` when set, else the deterministic generator."""
 
     landing_dir: str | None = Field(default=None, description="SALES_LANDING_DIR")
-    synthetic_rows: int = Field(default=5000, description="SALES_SYNTHETIC_ROWS")
+    synthetic_rows: int = Field(description="SALES_SYNTHETIC_ROWS")
 
     @property
     def kind(self) -> str:
         return f"landing zone {self.landing_dir}" if self.landing_dir else "synthetic"
+
+    def setup_for_execution(self, context) -> None:
+        # Arrow's default allocator (jemalloc) keeps freed buffers for reuse, and a day's load
+        # frees large transient text columns: with the system allocator the peak RSS of a
+        # 1M-row day is ~100 MB lower at the same speed (measured by `python -m benchmarks`).
+        pa.set_memory_pool(pa.system_memory_pool())
 
     def read_day(self, day: date) -> pd.DataFrame:
         if self.landing_dir:
@@ -32,4 +39,22 @@ class SalesSource(ConfigurableResource):
 class QualityPolicy(ConfigurableResource):
     """Thresholds of the data-quality checks."""
 
-    max_reject_rate: float = Field(default=0.10, description="SALES_MAX_REJECT_RATE")
+    max_reject_rate: float = Field(description="SALES_MAX_REJECT_RATE")
+
+
+class ReportFolder(ConfigurableResource):
+    """Where sales_report writes `sales_report_YYYY-MM-DD.png` and `.html` (SALES_REPORTS_DIR)."""
+
+    path: str
+
+    def folder(self) -> Path:
+        """The folder, created when first written to (never when the code location loads)."""
+        folder = Path(self.path)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+class Monitoring(ConfigurableResource):
+    """The Prometheus Pushgateway every run of a day pushes its figures to (unset: none)."""
+
+    url: str | None = Field(default=None, description="SALES_PUSHGATEWAY_URL")

@@ -8,13 +8,17 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 
-from sales_assets.assets import clean_sales, raw_sales, sales_metrics
+from sales_assets.assets import daily_sales
+from sales_assets.checks.table import SALES_METRICS_FRESH
 from sales_assets.definitions import build_resources
 from sales_assets.settings import SETTINGS
 
-ASSETS = [raw_sales, clean_sales, sales_metrics]
+ASSETS = [daily_sales]
+# What daily_sales_job runs: every asset and check but freshness (judged by the clock).
+JOB_SELECTION = AssetSelection.all() - AssetSelection.checks(SALES_METRICS_FRESH.key)
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 class Pipeline:
@@ -24,7 +28,10 @@ class Pipeline:
         self.root = root
         self.instance = instance
         self.settings = dataclasses.replace(
-            SETTINGS, warehouse=root / "warehouse.duckdb", landing_dir=None
+            SETTINGS,
+            warehouse=str(root / "warehouse.duckdb"),
+            landing_dir=None,
+            reports_dir=root / "reports",
         )
 
     def configure(self, **changes) -> Pipeline:
@@ -32,10 +39,23 @@ class Pipeline:
         self.settings = dataclasses.replace(self.settings, **changes)
         return self
 
-    def run(self, day: str, raise_on_error: bool = False):
+    def run(self, day: str, raise_on_error: bool = False, selection=JOB_SELECTION):
+        """One run of one day, as the schedule and the Materialize button launch it."""
         return materialize(
             ASSETS,
+            selection=selection,
             partition_key=day,
+            resources=build_resources(self.settings),
+            instance=self.instance,
+            raise_on_error=raise_on_error,
+        )
+
+    def run_range(self, first: str, last: str, raise_on_error: bool = False):
+        """One run carrying the days first..last, as a backfill launches it."""
+        return materialize(
+            ASSETS,
+            selection=JOB_SELECTION,
+            tags={RANGE_START: first, RANGE_END: last},
             resources=build_resources(self.settings),
             instance=self.instance,
             raise_on_error=raise_on_error,
