@@ -123,3 +123,17 @@ def test_dashboard_imports_with_a_datasource_input():
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
     for wanted in ("rows per day", "rejection rate by reason", "revenue", "durations", "failed checks", "last good load"):  # fmt: skip
         assert wanted in titles
+
+
+def test_every_pushed_metric_is_documented_for_operators():
+    readme = (ROOT / "README.md").read_text()
+    section = readme if "## Operations" in readme else (ROOT / "docs/operations_readme_section.md").read_text()  # fmt: skip
+    for name in METRICS:
+        assert f"`{name}`" in section, f"{name} is not in the README's Operations section"
+
+
+def test_runbook_links_within_itself_resolve():
+    text = RUNBOOK.read_text()
+    anchors = {github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE)}
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert links and not [link for link in links if link not in anchors]
