@@ -106,7 +106,7 @@ def _start(make, attempts: int = 3) -> Server:
         server = make(free_port())
         try:
             return server.start()
-        except RuntimeError:
+        except BaseException:  # exited early or never ready: never leave the process behind
             server.stop()
             if attempt + 1 == attempts or "address already in use" not in server.log_tail():
                 raise
