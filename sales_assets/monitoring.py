@@ -221,14 +221,12 @@ def push_day(
     """Push one day's figures (`last_day` and its status group). True when the gateway took
     them; False (logged) when not. Never raises; `timeout` bounds the whole call."""
     what = f"figures of day {figures.day} ({figures.status}, run {figures.run_id})"
-    try:
-        groups = [
-            ("last_day", day_figures(figures, time.time())),
-            (f"last_{STATUS_WORD[figures.status]}", status_figures(figures.status, figures.day, figures.finished_at)),
-        ]  # fmt: skip
-    except Exception as error:  # a figure that cannot be exported must not fail the load
-        return _gave_up(log, what, url, f"{type(error).__name__}: {error}")
-    return _push_groups(url, groups, what, log, timeout, attempts)
+    status = figures.status
+    groups = [
+        ("last_day", lambda: day_figures(figures, time.time())),
+        (f"last_{STATUS_WORD[status]}", lambda: status_figures(status, figures.day, figures.finished_at)),
+    ]  # fmt: skip
+    return _push(url, groups, what, log, timeout, attempts)
 
 
 def push_run_failed(
@@ -245,8 +243,8 @@ def push_run_failed(
     Touches only the `last_failure` group, so the figures a run already pushed for its
     days stay as they are."""
     what = f"failure of run {run_id} ({job}" + (f", day {day})" if day else ")")
-    groups = [("last_failure", status_figures("failed", day, time.time()))]
-    return _push_groups(url, groups, what, log, timeout, attempts)
+    groups = [("last_failure", lambda: status_figures("failed", day, time.time()))]
+    return _push(url, groups, what, log, timeout, attempts)
 
 
 def push_run(
@@ -258,21 +256,26 @@ def push_run(
 ) -> bool:
     """Push a run's own figures (the `last_run` group)."""
     what = f"figures of run {run.run_id} ({run.job})"
-    return _push_groups(url, [("last_run", run_figures(run))], what, log, timeout, attempts)
+    return _push(url, [("last_run", lambda: run_figures(run))], what, log, timeout, attempts)
 
 
 _degraded_until: dict[str, float] = {}  # gateway address -> monotonic time
 _degraded_lock = threading.Lock()
 
 
-def _push_groups(url, groups, what, log, timeout, attempts) -> bool:
-    """PUT each group; one time budget for all; stop at the first group the gateway refuses."""
+def _push(url, builders, what, log, timeout, attempts) -> bool:
+    """Build each group's registry and PUT it; one time budget for all; stop at the first
+    group that fails."""
+    try:
+        groups = [(group, build()) for group, build in builders]
+        target, handler = _target(url)
+    except Exception as error:  # a figure or URL that cannot be used must not fail the load
+        return _gave_up(log, what, url, f"{type(error).__name__}: {error}")
     address = gateway_address(url)
     with _degraded_lock:
         degraded = _degraded_until.get(address, 0.0) > time.monotonic()
     if degraded:  # it failed a moment ago: one short try, so a dead gateway costs little per day
         attempts, timeout = 1, min(timeout, DEGRADED_TIMEOUT)
-    target, handler = _target(url)
     deadline = time.monotonic() + timeout
     for group, registry in groups:
         problem = _put(target, handler, group, registry, deadline, attempts)

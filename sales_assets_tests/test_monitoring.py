@@ -230,10 +230,15 @@ def test_basic_auth_from_the_url_and_a_refusal_not_retried(tmp_path, caplog):
     assert "HTTP 401" in caplog.records[-1].getMessage()
 
 
-def test_a_figure_that_cannot_be_exported_is_logged_not_raised(gateway, caplog):
+def test_a_figure_or_url_that_cannot_be_used_is_logged_not_raised(gateway, caplog):
     broken = DayFigures(**{**vars(GOOD), "rows": {"raw_sales": "many"}})
     assert monitoring.push_day(gateway.url, broken) is False
     assert "could not convert string to float" in caplog.records[-1].getMessage()
+    broken_run = RunFigures("daily_sales_job", "run-1", "long")
+    assert monitoring.push_run(gateway.url, broken_run) is False
+    assert monitoring.push_day("http://pusher:pw@gw:notaport/", GOOD) is False
+    assert "Port could not be cast" in caplog.records[-1].getMessage()
+    assert ":pw@" not in caplog.records[-1].getMessage()
 
 
 def test_figures_reject_unknown_status_and_severity():
