@@ -210,8 +210,8 @@ def test_slow_gateway_is_abandoned_within_the_timeout(caplog, monkeypatch):
         started = time.monotonic()
         assert monitoring.push_day(url, BLOCKED, timeout=1.0, attempts=3) is False
         second = time.monotonic() - started
-    assert 0.95 <= first < 1.5, first
-    assert 0.25 <= second < 0.6, second
+    assert 0.95 <= first < 2.0, first  # the 1 s budget, not 3 attempts of it
+    assert 0.25 <= second < 0.9, second
     assert "timed out" in caplog.records[0].getMessage()
 
 
