@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from PIL import Image
 
 from .report import ReportData, change_vs_week_before, count, money, percent
@@ -65,7 +65,7 @@ def build_figure(data: ReportData) -> Figure:
     figure = Figure(figsize=(14, 19.5), dpi=100, facecolor="white")
     grid = figure.add_gridspec(
         6, 2, height_ratios=[0.62, 2.3, 1.5, 2.1, 1.35, 2.2],
-        left=0.075, right=0.975, top=0.935, bottom=0.06, hspace=0.55, wspace=0.2,
+        left=0.075, right=0.965, top=0.935, bottom=0.06, hspace=0.55, wspace=0.2,
     )  # fmt: skip
     day = pd.Timestamp(data.day)
     figure.suptitle(
@@ -232,6 +232,7 @@ def _breakdown(ax: Axes, data: ReportData, by: str) -> None:
     names = frame[by].astype(str).tolist()[::-1]
     values = frame["revenue"].to_numpy()[::-1]
     ax.barh(names, values, color=REVENUE, height=0.62, label=by)
+    ax.xaxis.set_major_locator(MaxNLocator(5))  # room for seven-digit tick labels
     ax.xaxis.set_major_formatter(THOUSANDS)
     ax.grid(axis="x", color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)

@@ -161,7 +161,7 @@ def movers(groups: pd.DataFrame, daily: pd.DataFrame, day: date) -> tuple[pd.Dat
     pivot = pivot.reset_index()
     pivot["change"] = (pivot["revenue"] - pivot["revenue_before"]).round(2)
     up = pivot[pivot["change"] > 0].sort_values(
-        ["change", "product", "region"], ascending=[0, 1, 1]
+        ["change", "product", "region"], ascending=[False, True, True]
     )
     down = pivot[pivot["change"] < 0].sort_values(["change", "product", "region"])
     movers = pd.concat(
