@@ -2,8 +2,9 @@
 
 The reference is `benchmarks/baseline.py` (plain pandas: `str.extract`, `to_datetime`,
 `to_numeric`, `sort_values` + `duplicated`, `groupby`), which the benchmark also runs. Every
-fast path in `transforms.py` (arrow regexes and casts, dictionary-encoded duplicate search,
-details built only for rejected rows) must agree with it row for row on mixed, hostile data.
+fast path of the project's rules (arrow regexes, casts and sorts in `parsing.py` and
+`reject_rules.py`, details built only for rejected rows) must agree with it row for row on
+mixed, hostile data.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def reference(raw: pd.DataFrame, day: date = DAY):
 
 
 def project(raw: pd.DataFrame, day: date = DAY):
-    cleaned, rejected = transforms.clean_sales(raw, day)
+    cleaned, rejected = transforms.apply_cleaning_rules(raw, day)
     return cleaned, rejected, transforms.daily_metrics(cleaned)
 
 

@@ -3,7 +3,7 @@
 Hypothesis builds small raw days from a mix of valid and hostile values (column order,
 extra columns, whitespace, unicode, huge and tiny numbers, timestamps with and without
 offsets around the day's edges). The oracle below restates contract section 5 one row at a
-time in plain Python; `transforms.clean_sales` must agree with it row for row, and its
+time in plain Python; `transforms.apply_cleaning_rules` must agree with it row for row, and its
 outputs must satisfy the contracts and reconcile with `daily_metrics`.
 """
 
@@ -302,7 +302,7 @@ def raw_days(draw, max_rows: int = 25):
 
 
 def _check_against_oracle(raw: pd.DataFrame, rows: list[dict]) -> None:
-    cleaned, rejected = transforms.clean_sales(raw, DAY)
+    cleaned, rejected = transforms.apply_cleaning_rules(raw, DAY)
     expected = oracle(rows, DAY)
 
     # Every raw row is in exactly one of cleaned or rejected.
@@ -363,14 +363,14 @@ def _diff(rows, keys, got, want) -> str:
     for i, key in enumerate(keys):
         if got.get(key) != want.get(key):
             lines.append(
-                f"row {key}: clean_sales={got.get(key)} oracle={want.get(key)} values={rows[i]!r}"
+                f"row {key}: apply_cleaning_rules={got.get(key)} oracle={want.get(key)} values={rows[i]!r}"
             )
     return "\n".join(lines[:10])
 
 
 @PROPERTY_SETTINGS
 @given(raw_days())
-def test_clean_sales_agrees_with_the_per_row_oracle(day):
+def test_cleaning_rules_agree_with_the_per_row_oracle(day):
     raw, rows = day
     _check_against_oracle(raw, rows)
 
@@ -380,10 +380,10 @@ def test_clean_sales_agrees_with_the_per_row_oracle(day):
 def test_row_order_within_a_file_only_matters_for_duplicate_ties(day, seed):
     """Shuffling rows (keeping each row's source_file/source_row) changes no row's fate."""
     raw, _ = day
-    cleaned, rejected = transforms.clean_sales(raw, DAY)
+    cleaned, rejected = transforms.apply_cleaning_rules(raw, DAY)
     shuffled = raw.sample(frac=1, random_state=np.random.RandomState(seed % 2**32))
     ordered = shuffled.sort_values(["source_file", "source_row"], kind="stable")
-    again_cleaned, again_rejected = transforms.clean_sales(ordered, DAY)
+    again_cleaned, again_rejected = transforms.apply_cleaning_rules(ordered, DAY)
     pd.testing.assert_frame_equal(cleaned, again_cleaned)
     pd.testing.assert_frame_equal(rejected, again_rejected)
 
@@ -418,7 +418,7 @@ def test_day_edges_with_offsets(text, instant):
         "f.csv",
         [1],
     )
-    cleaned, rejected = transforms.clean_sales(raw, DAY)
+    cleaned, rejected = transforms.apply_cleaning_rules(raw, DAY)
     if instant is None:
         assert rejected["reject_reason"].tolist() == ["wrong_partition"]
     else:

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from sales_assets.contracts import REJECT_REASONS, STRING, CleanedSales, RejectedSales, SalesMetrics
+from sales_assets.reject_rules import REJECT_RULES, earliest_order_per_id
 from sales_assets.sources.synthetic import synthetic_day
-from sales_assets.transforms import clean_sales, daily_metrics
+from sales_assets.transforms import apply_cleaning_rules, daily_metrics
 
 DAY = date(2024, 3, 1)
 GOOD = {
@@ -37,7 +38,7 @@ def raw(*rows: dict, files: list[str] | None = None) -> pd.DataFrame:
 
 
 def split(*rows: dict, files=None, day: date = DAY):
-    cleaned, rejected = clean_sales(raw(*rows, files=files), day)
+    cleaned, rejected = apply_cleaning_rules(raw(*rows, files=files), day)
     assert len(cleaned) + len(rejected) == len(rows)
     return cleaned, rejected
 
@@ -61,7 +62,7 @@ def test_missing_required_names_the_column(column, value):
     frame = raw(GOOD, {**GOOD, **row})
     if value is None:
         frame.loc[1, column] = pd.NA
-    cleaned, rejected = clean_sales(frame, DAY)
+    cleaned, rejected = apply_cleaning_rules(frame, DAY)
     assert len(cleaned) == 1 and len(rejected) == 1
     assert rejected.loc[0, "reject_reason"] == "missing_required"
     assert rejected.loc[0, "reject_detail"] == column
@@ -69,7 +70,7 @@ def test_missing_required_names_the_column(column, value):
 
 def test_missing_required_column_absent_from_the_frame():
     frame = raw(GOOD).drop(columns=["region"])
-    _, rejected = clean_sales(frame, DAY)
+    _, rejected = apply_cleaning_rules(frame, DAY)
     assert rejected[["reject_reason", "reject_detail"]].values.tolist() == [
         ["missing_required", "region"]
     ]
@@ -214,6 +215,40 @@ def test_a_rejected_copy_does_not_hold_the_order_id():
     assert rejected["reject_reason"].tolist() == ["invalid_quantity"]
 
 
+def test_the_rule_table_follows_the_contract_order():
+    """REJECT_RULES lists one function per reason, named after it, in REJECT_REASONS order."""
+    assert [reason for reason, _ in REJECT_RULES] == list(REJECT_REASONS)
+    assert [rule.__name__ for _, rule in REJECT_RULES] == list(REJECT_REASONS)
+
+
+# One way to break each rule; a duplicate also needs an earlier valid copy of its order_id.
+BREAKS = {
+    "missing_required": {"product": ""},
+    "unparseable_timestamp": {"order_ts": "soon"},
+    "invalid_quantity": {"quantity": "0"},
+    "invalid_unit_price": {"unit_price": "-1"},
+    "invalid_discount": {"discount": "2"},
+    "wrong_partition": {"order_ts": "2024-03-05T10:00:00Z"},
+    "duplicate_order_id": {},
+}
+BOTH_BROKEN = [
+    (first, later)
+    for position, first in enumerate(REJECT_REASONS)
+    for later in REJECT_REASONS[position + 1 :]
+    if not BREAKS[first].keys() & BREAKS[later].keys()  # both rules judge order_ts: skip
+]
+
+
+@pytest.mark.parametrize(("first", "later"), BOTH_BROKEN)
+def test_a_row_breaking_two_rules_gets_the_earlier_in_contract_order(first, later):
+    row = {**BREAKS[first], **BREAKS[later]}
+    earlier_copy = {"order_ts": "2024-03-01T09:00:00Z"}  # GOOD's order_id, one hour earlier
+    rows = [earlier_copy, row] if later == "duplicate_order_id" else [row]
+    cleaned, rejected = split(*rows)
+    assert rejected["reject_reason"].tolist() == [first]
+    assert len(cleaned) == len(rows) - 1
+
+
 # -- duplicate tie-break -----------------------------------------------------------------------
 
 
@@ -258,9 +293,26 @@ def test_ties_follow_file_and_row_even_when_the_frame_is_shuffled():
         files=["2024-03-01/a.csv", "2024-03-01/a.csv", "2024-03-01/b.csv"],
     )
     shuffled = frame.iloc[[2, 1, 0]].reset_index(drop=True)
-    cleaned, rejected = clean_sales(shuffled, DAY)
+    cleaned, rejected = apply_cleaning_rules(shuffled, DAY)
     assert cleaned["quantity"].tolist() == [1]
     assert sorted(rejected["reject_detail"].tolist()) == ["first kept at 2024-03-01/a.csv:1"] * 2
+
+
+def test_earliest_order_per_id_maps_each_losing_row_to_the_row_that_keeps_its_id():
+    orders = pd.DataFrame(
+        {
+            "order_id": ["A", "B", "A", "A", "B", "C"],
+            "order_ts": pd.to_datetime(
+                ["10:00", "08:00", "09:00", "09:00", "08:00", "07:00"], format="%H:%M", utc=True
+            ),
+            "source_file": ["b.csv", "b.csv", "b.csv", "a.csv", "a.csv", "a.csv"],
+            "source_row": [1, 2, 3, 9, 1, 4],
+        },
+        index=[10, 11, 12, 13, 14, 15],  # the day's row positions, not 0..n
+    ).astype({"order_id": STRING, "source_file": STRING})
+    kept_at = earliest_order_per_id(orders)
+    # A: 09:00 twice, a.csv (13) before b.csv (12); B: 08:00 twice, a.csv:1 (14) first; C alone.
+    assert kept_at.to_dict() == {10: 13, 11: 14, 12: 13}
 
 
 # -- timestamps ---------------------------------------------------------------------------------
@@ -412,7 +464,7 @@ def test_rejected_rows_keep_values_as_received():
 
 
 def test_empty_day():
-    cleaned, rejected = clean_sales(raw(GOOD).iloc[:0], DAY)
+    cleaned, rejected = apply_cleaning_rules(raw(GOOD).iloc[:0], DAY)
     assert cleaned.empty and rejected.empty
     CleanedSales.validate(cleaned)
     metrics = daily_metrics(cleaned)
@@ -512,7 +564,7 @@ def test_synthetic_day_is_deterministic_and_has_every_reason():
     again = synthetic_day(DAY, 5000)
     pd.testing.assert_frame_equal(first, again)
     assert not first.equals(synthetic_day(date(2024, 3, 2), 5000))
-    cleaned, rejected = clean_sales(first, DAY)
+    cleaned, rejected = apply_cleaning_rules(first, DAY)
     assert len(first) == 5000 == len(cleaned) + len(rejected)
     assert set(rejected["reject_reason"]) == set(REJECT_REASONS)
     assert 0.01 <= len(rejected) / len(first) <= 0.02  # "about 1-2 % in total"
@@ -525,6 +577,6 @@ def test_synthetic_day_is_deterministic_and_has_every_reason():
 def test_synthetic_small_days(rows):
     """SALES_SYNTHETIC_ROWS accepts any whole number >= 0, including an empty day."""
     raw = synthetic_day(DAY, rows)
-    cleaned, rejected = clean_sales(raw, DAY)
+    cleaned, rejected = apply_cleaning_rules(raw, DAY)
     assert len(raw) == rows == len(cleaned) + len(rejected)
     assert daily_metrics(cleaned)["orders"].sum() == len(cleaned)
