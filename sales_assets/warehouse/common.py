@@ -122,7 +122,7 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
 
 def _readable(column: pa.ChunkedArray) -> pa.ChunkedArray:
     kind = column.type
-    if isinstance(kind, pa.ExtensionType):  # PostgreSQL numeric arrives as opaque text
+    if isinstance(kind, pa.BaseExtensionType):  # PostgreSQL numeric arrives as opaque text
         column = pa.chunked_array([c.storage for c in column.chunks], kind.storage_type)
         return column.cast(pa.float64()) if pa.types.is_string(kind.storage_type) else column
     if pa.types.is_decimal(kind):

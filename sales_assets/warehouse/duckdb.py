@@ -12,7 +12,7 @@ import random
 import re
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 
@@ -68,13 +68,15 @@ def connect_waiting(
                     "blocks the load, read-only ones too: close it, or query a snapshot "
                     "(README, 'Query the warehouse')."
                 ) from None
-            if said is None or waited - said >= SAY_EVERY_SECONDS:
-                said = waited
+            if said is None or waited >= said + SAY_EVERY_SECONDS:
+                said = SAY_EVERY_SECONDS * (waited // SAY_EVERY_SECONDS)  # 0, 5, 10, ... s
                 log.warning(
                     f"waiting for warehouse {database}: locked by {_holder(error)} for "
-                    f"{waited:.0f} s (timeout {lock_timeout:g} s, SALES_LOCK_TIMEOUT_SECONDS)"
+                    f"{said:.0f} s (timeout {lock_timeout:g} s, SALES_LOCK_TIMEOUT_SECONDS)"
                 )
-            time.sleep(delay * random.uniform(0.5, 1.5))
+            # Back off, but wake up in time to say the next line.
+            next_line = said + SAY_EVERY_SECONDS - waited
+            time.sleep(max(0.01, min(delay * random.uniform(0.5, 1.5), next_line)))
             delay = min(delay * 2, 2.0)
 
 
@@ -88,6 +90,13 @@ def connect(
 def run(connection, sql: str, params: Sequence = ()) -> list[tuple]:
     """Execute and drain a statement (DuckDB refuses new work while a result is pending)."""
     return connection.execute(sql, list(params)).fetchall()
+
+
+def _unregister(connection, name: str) -> None:
+    """Drop a registered frame; after a failed statement the transaction refuses even that,
+    and the rollback that follows drops it anyway (the original error must surface)."""
+    with suppress(duckdb.TransactionException):
+        connection.unregister(name)
 
 
 class DuckDBSession:
@@ -128,7 +137,7 @@ class DuckDBSession:
                         f"ADD COLUMN {quoted_column(name)} {kind}",
                     )
         finally:
-            self.connection.unregister("_sales_columns")
+            _unregister(self.connection, "_sales_columns")
 
     def schema_ready(self) -> None:
         """Nothing to do: DuckDB's schema changes are part of the same transaction."""
@@ -150,7 +159,7 @@ class DuckDBSession:
                 f"INSERT INTO {qualified(schema, table)} BY NAME SELECT * FROM _sales_output",
             )
         finally:
-            self.connection.unregister("_sales_output")
+            _unregister(self.connection, "_sales_output")
 
 
 class DuckDBClient:
