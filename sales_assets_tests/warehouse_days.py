@@ -81,6 +81,16 @@ def fingerprints(warehouse: Warehouse, day: date, tables=TABLES) -> dict[str, tu
     return {table: fingerprint(warehouse, table, day) for table in tables}
 
 
+def counts(warehouse: Warehouse, day: date) -> dict[str, int]:
+    """Rows of the day in each table (counted by the database)."""
+    found = {}
+    for table, column in PARTITION_COLUMNS.items():
+        sql = f"SELECT count(*) AS n FROM {{schema}}.{table} WHERE {column} = ?"
+        result = warehouse.query(sql, [day])
+        found[table] = int(result["n"].iloc[0]) if len(result) else 0
+    return found
+
+
 def by_key(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """Rows in a fixed order, to compare a frame with what was read back."""
     keys = {

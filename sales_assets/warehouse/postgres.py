@@ -33,7 +33,20 @@ from .common import (
 
 CONNECT_TIMEOUT_SECONDS = 10
 _MISSING = {"42P01", "3F000"}  # undefined table, undefined schema
-_DDL_LOCK = -1  # advisory key (schema, -1) serializes schema changes; (schema, day) a day's load
+# Advisory locks, (try, wait): key (schema, -1) serializes schema changes, (schema, day number)
+# the loads of one day; a range takes its days in order, so two ranges cannot deadlock.
+_DAY_KEYS = "FROM generate_series(?::date, ?::date - 1, interval '1 day') AS d"
+_DAY_KEY = "(d::date - DATE '2000-01-01')::int"
+_LOCKS = {
+    "ddl": (
+        "SELECT pg_try_advisory_xact_lock(hashtext(?), -1)",
+        "SELECT pg_advisory_xact_lock(hashtext(?), -1)",
+    ),
+    "days": (
+        "SELECT bool_and(pg_try_advisory_xact_lock(hashtext(?), " + _DAY_KEY + ")) " + _DAY_KEYS,
+        "SELECT pg_advisory_xact_lock(hashtext(?), " + _DAY_KEY + ") " + _DAY_KEYS,
+    ),
+}
 
 
 def describe_url(url: str) -> str:
@@ -107,10 +120,13 @@ class PostgresSession:
         self._run(sql, params)
         return self.cursor.fetchall()
 
-    def _lock(self, sql: str, params: Sequence) -> None:
+    def _lock(self, what: str, params: Sequence) -> None:
+        """Take advisory locks `what` ("ddl" or "days"); count only the time spent waiting."""
+        try_sql, wait_sql = _LOCKS[what]
+        if self._rows(try_sql, params)[0][0]:
+            return
         started = time.monotonic()
-        self._run(sql, params)
-        self.cursor.fetchall()
+        self._rows(wait_sql, params)
         self.lock_wait_seconds += time.monotonic() - started
 
     def _columns(self, schema: str, table: str) -> set[str] | None:
@@ -141,7 +157,7 @@ class PostgresSession:
     def prepare(self, schema: str, table: str, columns: pa.Schema, partition_column: str) -> None:
         if not self._changes(schema, table, columns, partition_column):
             return
-        self._lock("SELECT pg_advisory_xact_lock(hashtext(?), ?::int)", [schema, _DDL_LOCK])
+        self._lock("ddl", [schema])
         for statement in self._changes(schema, table, columns, partition_column):  # after the lock
             self._run(statement)
         self._schema_changed = True
@@ -155,12 +171,8 @@ class PostgresSession:
     def delete(self, schema: str, table: str, column: str, start: date, end: date) -> None:
         if self._columns(schema, table) is None:
             return
-        # One writer per day at a time, days taken in order (no deadlock between ranges).
-        self._lock(
-            "SELECT pg_advisory_xact_lock(hashtext(?), (d::date - DATE '2000-01-01')::int) "
-            "FROM generate_series(?::date, ?::date - 1, interval '1 day') AS d",
-            [schema, start, end],
-        )
+        # One writer per day at a time: a second load of the same day waits for the first.
+        self._lock("days", [schema, start, end])
         self._run(
             f"DELETE FROM {qualified(schema, table)} "
             f"WHERE {quoted(column)} >= ? AND {quoted(column)} < ?",
