@@ -27,7 +27,10 @@ from .warehouse import SalesWarehouseIOManager, Warehouse
 def build_resources(settings: Settings = SETTINGS) -> dict:
     """Resources for a settings object (tests pass their own warehouse and landing zone)."""
     warehouse = {
-        "url": settings.warehouse,
+        # A PostgreSQL URL may carry a password: kept out of run snapshots like the webhook's.
+        "url": _from_env("SALES_WAREHOUSE", settings.warehouse)
+        if settings.warehouse_is_postgres
+        else settings.warehouse,
         "schema_name": WAREHOUSE_SCHEMA,
         "lock_timeout_seconds": settings.lock_timeout_seconds,
     }

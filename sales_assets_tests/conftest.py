@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -14,6 +16,9 @@ from sales_assets.assets import daily_sales
 from sales_assets.checks.table import SALES_METRICS_FRESH
 from sales_assets.definitions import build_resources
 from sales_assets.settings import SETTINGS
+from sales_assets.warehouse import Warehouse
+
+POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 
 ASSETS = [daily_sales]
 # What daily_sales_job runs: every asset and check but freshness (judged by the clock).
@@ -87,3 +92,44 @@ def instance(tmp_path) -> DagsterInstance:
 @pytest.fixture
 def pipeline(tmp_path, instance) -> Pipeline:
     return Pipeline(tmp_path, instance)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway database on the PostgreSQL at 127.0.0.1:5432 (trust auth) for this test
+    session, one per xdist worker, dropped at the end."""
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(**POSTGRES_ADMIN, connect_timeout=10)
+    except psycopg2.OperationalError as error:
+        raise AssertionError(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN['host']}:{POSTGRES_ADMIN['port']} "
+            f"(database test, user postgres, trust auth): {error}"
+        ) from None
+    admin.autocommit = True
+    name = f"sales_wh_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://{POSTGRES_ADMIN['user']}@{POSTGRES_ADMIN['host']}:{POSTGRES_ADMIN['port']}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def warehouse_url(request, tmp_path) -> str:
+    """The warehouse URL of each backend: a DuckDB file in tmp_path, or the session's database."""
+    if request.param == "duckdb":
+        return str(tmp_path / "wh" / "warehouse.duckdb")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def warehouse(warehouse_url) -> Warehouse:
+    """A Warehouse on each backend, with a schema of its own (tests share the session database)."""
+    return Warehouse(
+        url=warehouse_url, schema_name=f"sales_{uuid.uuid4().hex[:8]}", lock_timeout_seconds=30
+    )

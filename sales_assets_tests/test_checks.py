@@ -138,8 +138,10 @@ def test_daily_volume_on_an_empty_history_and_zero_days():
 
 
 def test_volume_history_reaches_past_gaps_for_the_previous_7_days_present(tmp_path):
-    warehouse = Warehouse(database=str(tmp_path / "w.duckdb"))
-    with duckdb.connect(warehouse.database) as connection:
+    warehouse = Warehouse(
+        url=str(tmp_path / "w.duckdb"), schema_name="sales", lock_timeout_seconds=10
+    )
+    with duckdb.connect(warehouse.url) as connection:
         connection.execute("CREATE SCHEMA sales")
         connection.execute(
             "CREATE TABLE sales.cleaned_sales AS SELECT d::DATE AS order_date FROM "

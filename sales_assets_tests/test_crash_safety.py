@@ -58,13 +58,13 @@ KILLER = textwrap.dedent(
     import dataclasses, os, signal, sys
     from pathlib import Path
     from dagster import DagsterInstance, materialize
-    from sales_assets import warehouse
+    from sales_assets.warehouse import duckdb as warehouse, io_manager
     from sales_assets.assets import clean_sales, raw_sales, sales_metrics
     from sales_assets.definitions import build_resources
     from sales_assets.settings import SETTINGS
 
     table, moment, database, rows = sys.argv[1:5]
-    insert = warehouse.GrowingPandasTypeHandler.handle_output
+    insert = io_manager.GrowingPandasTypeHandler.handle_output
 
     def handle_output(self, context, table_slice, obj, connection):
         # DbIOManager calls this after delete_table_slice, on the same connection.
@@ -92,7 +92,7 @@ KILLER = textwrap.dedent(
     target_written = False
     execute = warehouse.run
     warehouse.run = run
-    warehouse.GrowingPandasTypeHandler.handle_output = handle_output_then_flag
+    io_manager.GrowingPandasTypeHandler.handle_output = handle_output_then_flag
     settings = dataclasses.replace(SETTINGS, warehouse=Path(database), landing_dir=None, synthetic_rows=int(rows))
     materialize([raw_sales, clean_sales, sales_metrics], partition_key=sys.argv[5],
                 resources=build_resources(settings), instance=DagsterInstance.ephemeral())
@@ -156,19 +156,19 @@ def test_sigkill_inside_the_write_transaction_keeps_the_previous_rows(pipeline, 
 
 def test_a_failing_insert_rolls_back_the_delete(pipeline, monkeypatch):
     """The same transaction, without a kill: an insert that fails after the delete undoes it."""
-    from sales_assets import warehouse
+    from sales_assets.warehouse import io_manager
 
     pipeline.configure(synthetic_rows=2000)
     assert pipeline.run(DAY).success
     old = fingerprints(pipeline.settings.warehouse)
-    insert = warehouse.GrowingPandasTypeHandler.handle_output
+    insert = io_manager.GrowingPandasTypeHandler.handle_output
 
     def failing(self, context, table_slice, obj, connection):
         insert(self, context, table_slice, obj, connection)
         if table_slice.table == "cleaned_sales":
             raise OSError("disk full (simulated) after the insert")
 
-    monkeypatch.setattr(warehouse.GrowingPandasTypeHandler, "handle_output", failing)
+    monkeypatch.setattr(io_manager.GrowingPandasTypeHandler, "handle_output", failing)
     result = pipeline.configure(synthetic_rows=3000).run(DAY)
     assert not result.success
     after = fingerprints(pipeline.settings.warehouse)

@@ -70,8 +70,9 @@ def test_job_and_schedule():
 
 def test_resources_follow_the_settings():
     resources = defs.resources
-    assert resources["io_manager"].database == str(SETTINGS.warehouse)
-    assert resources["io_manager"].schema_ == "sales"
+    assert resources["io_manager"].url == str(SETTINGS.warehouse)
+    assert resources["io_manager"].schema_name == "sales"
+    assert resources["warehouse"].url == str(SETTINGS.warehouse)
     assert resources["source"].synthetic_rows == SETTINGS.synthetic_rows
     assert resources["quality"].max_reject_rate == SETTINGS.max_reject_rate
 

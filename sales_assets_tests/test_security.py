@@ -320,10 +320,19 @@ def test_partition_bounds_travel_as_parameters():
         partition_filter(evil)
 
 
-# Names an SQL f-string may interpolate, each built only by quoted()/partition_filter()/_table()
-# or from DuckDB's own catalog: anything else needs a reviewer's look and a place here.
+# Names an SQL f-string may interpolate, each built only by the calls below, partition_filter()
+# or from the database's own catalog: anything else needs a reviewer's look and a place here.
 SAFE_SQL_NAMES = {"table", "where", "columns", "kind"}
-SAFE_SQL_CALLS = {"quoted", "quoted_column", "_table"}
+# quoted*/qualified check and quote names; column_definitions and pg_type pair quoted names
+# with a fixed list of PostgreSQL type names.
+SAFE_SQL_CALLS = {
+    "quoted",
+    "quoted_column",
+    "quoted_columns",
+    "qualified",
+    "column_definitions",
+    "pg_type",
+}
 SQL = re.compile(
     r"\b(SELECT|INSERT|DELETE|CREATE|ALTER|ATTACH|COPY|DROP|UPDATE|DESCRIBE|PRAGMA|WHERE)\b"
 )
@@ -381,8 +390,13 @@ def test_warehouse_query_formats_only_the_quoted_schema(tmp_path):
 
     with pytest.raises(ValueError, match="refusing SQL identifier"):
         Warehouse(
-            database=str(tmp_path / "w.duckdb"), schema_name='sales"; DROP TABLE t; --'
+            url=str(tmp_path / "w.duckdb"),
+            schema_name='sales"; DROP TABLE t; --',
+            lock_timeout_seconds=10,
         ).query("SELECT 1 FROM {schema}.t")
     day = "2024-03-01'; DROP TABLE sales.raw_sales; --"
-    frame = Warehouse(database=str(tmp_path / "w.duckdb")).query("SELECT ?::VARCHAR AS day", [day])
+    warehouse = Warehouse(
+        url=str(tmp_path / "w.duckdb"), schema_name="sales", lock_timeout_seconds=10
+    )
+    frame = warehouse.query("SELECT ?::VARCHAR AS day", [day])
     assert frame["day"].tolist() == [day]  # the value came back verbatim: it was data, never SQL
