@@ -1,4 +1,5 @@
-"""Shared fixtures: a temporary warehouse and instance, and a way to run days in-process."""
+"""Shared fixtures: a temporary warehouse and instance, a way to run days in-process, and
+landing zones on a local folder or a real S3-compatible server."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from dagster import DagsterInstance, materialize
 from sales_assets.assets import clean_sales, raw_sales, sales_metrics
 from sales_assets.definitions import build_resources
 from sales_assets.settings import SETTINGS
+
+from .landing_zones import MotoServer, Zone, aws_environment
 
 ASSETS = [raw_sales, clean_sales, sales_metrics]
 
@@ -67,3 +70,35 @@ def instance(tmp_path) -> DagsterInstance:
 @pytest.fixture
 def pipeline(tmp_path, instance) -> Pipeline:
     return Pipeline(tmp_path, instance)
+
+
+# ---------------------------------------------------------------------------------------------
+# Landing zones: a local folder, or a prefix in a real S3-compatible server (moto's standalone
+# server, one per test session, i.e. one per xdist worker, stopped by its pid at the end).
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory) -> MotoServer:
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch, moto_server) -> MotoServer:
+    """The standard AWS variables aimed at the test server, for this test only."""
+    for name, value in aws_environment(moto_server.endpoint).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    return moto_server
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.e2e)])
+def zone(request, tmp_path) -> Zone:
+    """The same test on a local landing folder and on an S3 prefix (own bucket per test)."""
+    if request.param == "local":
+        return Zone.local(tmp_path / "landing")
+    return Zone.s3(request.getfixturevalue("aws_env"))
