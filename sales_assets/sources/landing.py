@@ -84,9 +84,8 @@ def day_files(store: LandingStore, day: date) -> list[LandingFile]:
     folder = day_folder(store, day)
     if store.info(folder).type != pafs.FileType.Directory:
         store.check_bucket()
-        what = "prefix" if store.is_remote else "folder"
-        raise DayNotArrivedError(
-            f"landing {what} {store.name(folder)} does not exist: the data for {day} has not arrived"
+        raise DayNotArrivedError(  # on S3 the "folder" is the day's prefix
+            f"landing folder {store.name(folder)} does not exist: the data for {day} has not arrived"
         )
     files = []
     for entry in sorted(store.listing(folder), key=lambda e: e.base_name):
