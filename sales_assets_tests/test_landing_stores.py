@@ -277,3 +277,58 @@ def test_generate_to_a_missing_bucket_fails_naming_it(aws_env, capsys):
     out = "s3://no-such-generate-bucket/landing"
     assert main(["generate", "--start", "2024-03-01", "--out", out, "--quiet"]) == 1
     assert "bucket 'no-such-generate-bucket'" in capsys.readouterr().err
+
+
+TABLES = ("raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics")
+
+
+def _tables(pipeline) -> dict[str, tuple]:
+    """Each table's row count and an order-independent hash of its rows."""
+    return {
+        table: tuple(
+            pipeline.query(
+                f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM sales.{table} t"
+            ).iloc[0]
+        )
+        for table in TABLES
+    }
+
+
+def _failure(result) -> str:
+    return "\n".join(e.step_failure_data.error.message for e in result.get_step_failure_events())
+
+
+def test_the_same_days_give_the_same_tables_from_either_store(tmp_path, instance, both):
+    from .conftest import Pipeline
+
+    runs = {}
+    for zone in both:
+        root = tmp_path / ("s3" if zone.is_remote else "local")
+        root.mkdir()
+        pipeline = Pipeline(root, instance)
+        pipeline.configure(
+            warehouse=str(root / "warehouse.duckdb"),
+            landing_dir=zone.location,
+            max_reject_rate=0.2,  # the day's ~13 % of dirty rows do not block its metrics
+        )
+        results = {
+            day: pipeline.run(day)
+            for day in ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"]
+        }
+        runs[zone.is_remote] = (
+            {day: r.success for day, r in results.items()},
+            {day: _failure(r).replace(zone.location, "<root>") for day, r in results.items()},
+            _tables(pipeline),
+        )
+    assert runs[True] == runs[False]
+    successes, failures, tables = runs[True]
+    assert successes == {
+        "2024-03-01": True,
+        "2024-03-02": True,
+        "2024-03-03": False,
+        "2024-03-04": False,
+    }
+    assert "<root>/2024-03-03/broken.jsonl" in failures["2024-03-03"]
+    assert "<root>/2024-03-04 does not exist" in failures["2024-03-04"]
+    assert tables["raw_sales"][0] == 825 and tables["cleaned_sales"][0] > 600
+    assert tables["sales_metrics"][0] > 0
