@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 from tqdm import tqdm
 
+from .sources.landing_store import LandingError, LandingUnavailableError, landing_writer
 from .sources.synthetic import DEFAULT_DIRTY_RATE, generate_orders
 
 WRITERS = {
@@ -21,18 +21,18 @@ WRITERS = {
 
 
 def generate(args: argparse.Namespace) -> int:
-    """Write `--days` day folders of realistic landing files under `--out`."""
-    out = Path(args.out)
+    """Write `--days` day folders of realistic landing files under `--out` (a folder or
+    s3://bucket/prefix); each file appears whole or not at all."""
     for offset in tqdm(range(args.days), desc="generate", unit="day", disable=args.quiet):
         day = args.start + timedelta(days=offset)
-        folder = out / day.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
         orders = generate_orders(day, args.rows_per_day, dirty_rate=args.dirty_rate, seed=args.seed)
-        target = folder / f"orders.{args.format}"
-        partial = folder / f"_orders.{args.format}.partial"  # `_` names are ignored by the loader
-        WRITERS[args.format](orders, partial)
-        partial.replace(target)
-    print(f"wrote {args.days} day(s) x {args.rows_per_day} rows as {args.format} under {out}")
+        try:
+            with landing_writer(args.out, f"{day.isoformat()}/orders.{args.format}") as path:
+                WRITERS[args.format](orders, path)
+        except (LandingError, LandingUnavailableError) as error:
+            print(f"sales-assets generate: {error}", file=sys.stderr)
+            return 1
+    print(f"wrote {args.days} day(s) x {args.rows_per_day} rows as {args.format} under {args.out}")
     return 0
 
 
@@ -84,7 +84,9 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--seed", type=int, default=0, help="vary the data while staying deterministic"
     )
-    gen.add_argument("--out", required=True, help="landing folder (SALES_LANDING_DIR)")
+    gen.add_argument(
+        "--out", required=True, help="landing folder or s3://bucket/prefix (SALES_LANDING_DIR)"
+    )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=generate)
     fill = commands.add_parser(

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
-
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckKey,
@@ -34,6 +27,7 @@ from .dagster_internals import get_current_datetime
 from .partitions import daily_partitions
 from .resources import SalesSource
 from .settings import SETTINGS, redact_url
+from .sources.landing_zone import landing_tick
 
 daily_sales_job = define_asset_job(
     "daily_sales_job",
@@ -71,78 +65,6 @@ LANDING_SENSOR_INTERVAL_SECONDS = 30
 MAX_RUN_REQUESTS_PER_TICK = 100
 
 
-@dataclass(frozen=True)
-class DayFolder:
-    day: str
-    fingerprint: str  # digest of the data files' names, sizes and modification times
-    changed_ns: int  # newest change (mtime or ctime) of the folder and its files
-
-    @property
-    def run_key(self) -> str:
-        return f"{self.day}:{self.fingerprint}"
-
-
-def scan_day_folder(folder: Path) -> DayFolder | None:
-    """The folder's content fingerprint, or None when it holds no data files yet.
-
-    Marker names (`.`/`_`, as the loader ignores them) are left out, so a `_SUCCESS` file or an
-    in-progress `_x.partial` never changes the key; every other entry counts, including ones the
-    loader will refuse (the run then fails naming them)."""
-    entries = []
-    stat = folder.stat()
-    # ctime too: `tar x`, `cp -p` and `rsync -t` restore old mtimes, but the inode change time is now.
-    newest = max(stat.st_mtime_ns, stat.st_ctime_ns)
-    with os.scandir(folder) as scan:
-        for entry in scan:
-            if entry.name.startswith((".", "_")):
-                continue
-            stat = entry.stat()
-            entries.append((entry.name, stat.st_size, stat.st_mtime_ns))
-            newest = max(newest, stat.st_mtime_ns, stat.st_ctime_ns)
-    if not entries:
-        return None
-    digest = hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()[:16]
-    return DayFolder(folder.name, digest, newest)
-
-
-def _is_day_name(name: str) -> bool:
-    try:
-        return len(name) == 10 and date.fromisoformat(name).isoformat() == name
-    except ValueError:
-        return False
-
-
-def scan_landing_zone(
-    landing_dir: Path, since_ns: int, waiting: set[str]
-) -> tuple[list[DayFolder], set[str]]:
-    """Day folders changed after `since_ns` (or still waiting to become partitions), oldest change first.
-
-    Returns the changed folders whose names are partition keys, and the names of folders for
-    days that are not partitions yet (today, or later): those are looked at again next tick
-    whatever their modification time. Costs one stat per folder and file, no file reads."""
-    changed, not_yet = [], set()
-    first = daily_partitions.start.date().isoformat()
-    last = daily_partitions.get_last_partition_key() or ""  # ISO dates compare as text
-    with os.scandir(landing_dir) as scan:
-        for entry in scan:
-            name = entry.name
-            if (
-                name.startswith((".", "_"))
-                or not _is_day_name(name)
-                or name < first
-                or not entry.is_dir()
-            ):
-                continue
-            if name > last:
-                not_yet.add(name)  # a day not complete yet: run it once it is a partition
-                continue
-            folder = scan_day_folder(Path(entry.path))
-            if folder and (folder.changed_ns > since_ns or name in waiting):
-                changed.append(folder)
-    changed.sort(key=lambda f: (f.changed_ns, f.day))
-    return changed, not_yet
-
-
 @sensor(
     job=daily_sales_job,
     minimum_interval_seconds=LANDING_SENSOR_INTERVAL_SECONDS,
@@ -150,26 +72,22 @@ def scan_landing_zone(
     if SETTINGS.landing_dir
     else DefaultSensorStatus.STOPPED,
     description=(
-        "Runs a day when its folder under SALES_LANDING_DIR is new or its files changed. The run key is "
-        "the day plus a digest of its files' names, sizes and modification times, so the same files "
-        "never run twice and a corrected file runs again. On by default when SALES_LANDING_DIR is set."
+        "Runs a day when its folder (or S3 prefix) under SALES_LANDING_DIR is new or its files changed. "
+        "The run key is the day plus a digest of its files' names, sizes and modification times "
+        "(S3: LastModified), read from listings only, so the same files never run twice and a "
+        "corrected file runs again. On by default when SALES_LANDING_DIR is set."
     ),
 )
 def landing_zone_sensor(context: SensorEvaluationContext, source: SalesSource):
     if not source.landing_dir:
         return SkipReason("SALES_LANDING_DIR is not set: the source is synthetic, nothing lands")
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    since_ns, waiting = int(cursor.get("since_ns", 0)), set(cursor.get("waiting", []))
-    changed, not_yet = scan_landing_zone(Path(source.landing_dir), since_ns, waiting)
-    batch = changed[:MAX_RUN_REQUESTS_PER_TICK]
-    # Advance the high-water mark only over what is requested, ties included, so nothing is skipped.
-    while len(batch) < len(changed) and changed[len(batch)].changed_ns == batch[-1].changed_ns:
-        batch.append(changed[len(batch)])
-    if batch:
-        since_ns = max(since_ns, batch[-1].changed_ns)
-    # Days that just became partitions but did not fit in this tick stay waiting for the next.
-    not_yet |= {folder.day for folder in changed[len(batch) :] if folder.day in waiting}
-    next_cursor = json.dumps({"since_ns": since_ns, "waiting": sorted(not_yet)})
+    days = (
+        daily_partitions.start.date().isoformat(),
+        daily_partitions.get_last_partition_key() or "",
+    )
+    batch, next_cursor = landing_tick(
+        source.landing_dir, context.cursor, days, MAX_RUN_REQUESTS_PER_TICK
+    )
     requests = [
         RunRequest(
             run_key=folder.run_key,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -15,7 +14,10 @@ from .sources.synthetic import synthetic_day
 
 
 class SalesSource(ConfigurableResource):
-    """A day's raw rows: from `landing_dir` when set, else the deterministic generator."""
+    """A day's raw rows: from `landing_dir` when set, else the deterministic generator.
+
+    `landing_dir` is a local folder or an s3://bucket/prefix URL (credentials from the
+    standard AWS environment, never from this config)."""
 
     landing_dir: str | None = Field(default=None, description="SALES_LANDING_DIR")
     synthetic_rows: int = Field(description="SALES_SYNTHETIC_ROWS")
@@ -32,7 +34,7 @@ class SalesSource(ConfigurableResource):
 
     def read_day(self, day: date) -> pd.DataFrame:
         if self.landing_dir:
-            return landing_day(Path(self.landing_dir), day)
+            return landing_day(self.landing_dir, day)
         return synthetic_day(day, self.synthetic_rows)
 
 

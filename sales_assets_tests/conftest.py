@@ -1,4 +1,5 @@
-"""Shared fixtures: a temporary warehouse and instance, and a way to run days in-process."""
+"""Shared fixtures: a temporary warehouse and instance, a way to run days in-process, and
+landing zones on a local folder or a real S3-compatible server."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from sales_assets.checks.table import SALES_METRICS_FRESH
 from sales_assets.definitions import build_resources
 from sales_assets.settings import SETTINGS
 from sales_assets.warehouse import Warehouse
+
+from .landing_zones import MotoServer, Zone, aws_environment
 
 POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 
@@ -133,3 +136,33 @@ def warehouse(warehouse_url) -> Warehouse:
     return Warehouse(
         url=warehouse_url, schema_name=f"sales_{uuid.uuid4().hex[:8]}", lock_timeout_seconds=30
     )
+# ---------------------------------------------------------------------------------------------
+# Landing zones: a local folder, or a prefix in a real S3-compatible server (moto's standalone
+# server, one per test session, i.e. one per xdist worker, stopped by its pid at the end).
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory) -> MotoServer:
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch, moto_server) -> MotoServer:
+    """The standard AWS variables aimed at the test server, for this test only."""
+    for name, value in aws_environment(moto_server.endpoint).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    return moto_server
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.e2e)])
+def zone(request, tmp_path) -> Zone:
+    """The same test on a local landing folder and on an S3 prefix (own bucket per test)."""
+    if request.param == "local":
+        return Zone.local(tmp_path / "landing")
+    return Zone.s3(request.getfixturevalue("aws_env"))

@@ -1,5 +1,5 @@
 """Awkward but valid landing files parse exactly: BOM, CRLF, quoted newlines and
-delimiters, file names with spaces or unicode, gzip."""
+delimiters, file names with spaces or unicode, gzip; on a local folder and on S3."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from sales_assets.sources.landing import landing_day
+
+from .landing_zones import Zone
 
 DAY = date(2024, 3, 1)
 HEADER = "order_id,order_ts,product,region,quantity,unit_price,customer_id"
@@ -59,12 +61,11 @@ def _rows(raw: pd.DataFrame, file: str) -> list[tuple]:
         "ünï cødé.csv.gz",
     ],
 )
-def test_awkward_csv_parses_exactly(tmp_path, name, bom, newline):
-    folder = _day(tmp_path)
+def test_awkward_csv_parses_exactly(zone: Zone, name, bom, newline):
     data = (b"\xef\xbb\xbf" if bom else b"") + _csv(ROWS, newline).encode("utf-8")
-    (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    zone.put(f"{DAY}/{name}", gzip.compress(data) if name.endswith(".gz") else data)
 
-    raw = landing_day(tmp_path / "landing", DAY)
+    raw = landing_day(zone.location, DAY)
 
     assert list(raw.columns[:7]) == HEADER.split(",")  # the BOM is not part of `order_id`
     assert _rows(raw, f"{DAY}/{name}") == _expected(newline)

@@ -21,9 +21,11 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance
 
+from sales_assets.sources.landing import LandingError, landing_day
 from sales_assets.sources.synthetic import generate_orders
 
 from .conftest import Pipeline
+from .landing_zones import Zone
 
 DAY = "2024-03-01"
 TABLES = {
@@ -218,6 +220,20 @@ def test_hostile_file_fails_the_day_naming_it_and_keeps_every_table(day, case, r
             path.unlink()
         if day.fingerprints() != day.state:  # keep later cases meaningful after a failure here
             day.pipeline.run(DAY)
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if not callable(CASES[case][1])])
+def test_hostile_file_fails_the_same_on_a_local_folder_and_on_s3(zone: Zone, case):
+    """The reader alone, on both stores: the same bytes give the same failure, naming the file."""
+    name, content, words = CASES[case]
+    zone.put(f"{DAY}/more.parquet", PARQUET)
+    zone.put(f"{DAY}/{name}", content)
+    with pytest.raises(LandingError) as failure:
+        landing_day(zone.location, pd.Timestamp(DAY).date())
+    message = str(failure.value)
+    assert message.startswith(zone.name(f"{DAY}/{name}") + ": "), message
+    for word in words:
+        assert word in message, message
 
 
 def test_the_day_still_loads_once_the_hostile_file_is_gone(day):

@@ -1,9 +1,13 @@
-"""The landing zone (contract section 4): every format, several files a day, bad files and folders."""
+"""The landing zone (contract section 4): every format, several files a day, bad files and folders.
+
+The reading tests run twice through the `zone` fixture: on a local folder and on an S3 prefix
+of a real S3-compatible server, with the same bytes and the same expected rows and messages."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +16,8 @@ import pytest
 
 from sales_assets.sources.landing import DayNotArrivedError, LandingError, landing_day
 from sales_assets.transforms import clean_sales
+
+from .landing_zones import Zone
 
 DAY = date(2024, 3, 1)
 V1 = ["order_id", "order_ts", "product", "region", "quantity", "unit_price", "customer_id"]
@@ -55,14 +61,13 @@ def write(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def test_every_format_several_files_v1_and_v2_mixed_extra_columns_kept(tmp_path):
-    folder = day_dir(tmp_path)
-    write(rows("csv", 3, store_id=["s1", "s2", ""]), folder / "a.csv")
-    write(rows("gz", 2, channel=["app", ""], discount=["0.1", ""]), folder / "b.csv.gz")
-    write(rows("pq", 4, channel=["web"] * 4, discount=["0.2"] * 4), folder / "c.parquet")
-    write(rows("js", 5), folder / "d.jsonl")
+def test_every_format_several_files_v1_and_v2_mixed_extra_columns_kept(zone: Zone):
+    zone.put_frame("2024-03-01/a.csv", rows("csv", 3, store_id=["s1", "s2", ""]))
+    zone.put_frame("2024-03-01/b.csv.gz", rows("gz", 2, channel=["app", ""], discount=["0.1", ""]))
+    zone.put_frame("2024-03-01/c.parquet", rows("pq", 4, channel=["web"] * 4, discount=["0.2"] * 4))
+    zone.put_frame("2024-03-01/d.jsonl", rows("js", 5))
 
-    raw = landing_day(tmp_path, DAY)
+    raw = landing_day(zone.location, DAY)
 
     assert len(raw) == 14
     assert raw.groupby("source_file")["source_row"].agg(list).to_dict() == {
@@ -100,9 +105,8 @@ def test_every_format_several_files_v1_and_v2_mixed_extra_columns_kept(tmp_path)
     assert cleaned["amount"].sum() == pytest.approx(2 * 10.5 * (3 + 0.9 + 1 + 4 * 0.8 + 5))
 
 
-def test_typed_parquet_and_json_values_arrive_as_text(tmp_path):
+def test_typed_parquet_and_json_values_arrive_as_text(zone: Zone):
     """Files written by other tools carry numbers and timestamps; the rules still judge them."""
-    folder = day_dir(tmp_path)
     typed = pd.DataFrame(
         {
             "order_id": ["p1", "p2"],
@@ -115,7 +119,7 @@ def test_typed_parquet_and_json_values_arrive_as_text(tmp_path):
             "unit_price": [19.99, 5.0],
         }
     )
-    typed.to_parquet(folder / "typed.parquet", index=False)
+    zone.put_frame("2024-03-01/typed.parquet", typed)
     # JSON numbers beside a dirty string in the same key: a row problem, not a broken file.
     lines = [
         {
@@ -144,9 +148,9 @@ def test_typed_parquet_and_json_values_arrive_as_text(tmp_path):
             "discount": None,
         },
     ]
-    (folder / "typed.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    zone.put("2024-03-01/typed.jsonl", "".join(json.dumps(line) + "\n" for line in lines).encode())
 
-    raw = landing_day(tmp_path, DAY)
+    raw = landing_day(zone.location, DAY)
     assert raw.loc[raw["order_id"] == "17", "order_ts"].tolist() == [
         "2024-03-01T10:00:00+01:00"
     ]  # as received
@@ -161,14 +165,16 @@ def test_typed_parquet_and_json_values_arrive_as_text(tmp_path):
     assert got.loc["p2", "order_ts"] == pd.Timestamp("2024-03-01T23:59:59.5Z")
 
 
-def test_csv_values_are_kept_exactly(tmp_path):
-    folder = day_dir(tmp_path)
-    (folder / "quoted.csv").write_text(
-        "\ufefforder_id,order_ts,product,region,quantity,unit_price,customer_id\n"
-        '007,2024-03-01T10:00:00Z,"tv, 55""",north,2.0,1e2,\n'
-        "008,2024-03-01T10:00:00Z,radio,north,NA,null,N/A\n"
+def test_csv_values_are_kept_exactly(zone: Zone):
+    zone.put(
+        "2024-03-01/quoted.csv",
+        (
+            "\ufefforder_id,order_ts,product,region,quantity,unit_price,customer_id\n"
+            '007,2024-03-01T10:00:00Z,"tv, 55""",north,2.0,1e2,\n'
+            "008,2024-03-01T10:00:00Z,radio,north,NA,null,N/A\n"
+        ).encode(),
     )
-    raw = landing_day(tmp_path, DAY)
+    raw = landing_day(zone.location, DAY)
     assert raw[
         ["order_id", "product", "quantity", "unit_price", "customer_id"]
     ].values.tolist() == [
@@ -177,62 +183,68 @@ def test_csv_values_are_kept_exactly(tmp_path):
     ]
 
 
-def test_header_only_files_are_a_zero_sales_day(tmp_path):
-    folder = day_dir(tmp_path)
-    write(rows("a", 0), folder / "a.csv")
-    write(rows("b", 0), folder / "b.csv.gz")
-    write(rows("c", 0), folder / "c.parquet")
-    raw = landing_day(tmp_path, DAY)
+def test_header_only_files_are_a_zero_sales_day(zone: Zone):
+    zone.put_frame("2024-03-01/a.csv", rows("a", 0))
+    zone.put_frame("2024-03-01/b.csv.gz", rows("b", 0))
+    zone.put_frame("2024-03-01/c.parquet", rows("c", 0))
+    raw = landing_day(zone.location, DAY)
     assert len(raw) == 0
     assert set(V1) <= set(raw.columns)
 
 
-def test_markers_are_ignored(tmp_path):
-    folder = day_dir(tmp_path)
-    write(rows("a", 2), folder / "a.csv")
-    (folder / "_SUCCESS").write_text("")
-    (folder / ".DS_Store").write_bytes(b"\x00\x01binary")
-    (folder / "_orders.csv.partial").write_text("garbage")
-    (folder / ".hidden.csv").write_text("garbage")
-    raw = landing_day(tmp_path, DAY)
+def test_markers_are_ignored(zone: Zone):
+    zone.put_frame("2024-03-01/a.csv", rows("a", 2))
+    zone.put("2024-03-01/_SUCCESS", b"")
+    zone.put("2024-03-01/.DS_Store", b"\x00\x01binary")
+    zone.put("2024-03-01/_orders.csv.partial", b"garbage")
+    zone.put("2024-03-01/.hidden.csv", b"garbage")
+    raw = landing_day(zone.location, DAY)
     assert raw["source_file"].unique().tolist() == ["2024-03-01/a.csv"]
 
 
-def test_only_markers_is_a_zero_sales_day(tmp_path):
-    (day_dir(tmp_path) / "_SUCCESS").write_text("")
-    assert len(landing_day(tmp_path, DAY)) == 0
+def test_only_markers_is_a_zero_sales_day(zone: Zone):
+    zone.put("2024-03-01/_SUCCESS", b"")
+    assert len(landing_day(zone.location, DAY)) == 0
+
+
+def test_an_empty_day_folder_is_a_zero_sales_day(zone: Zone):
+    """Locally an empty folder; on S3 the `2024-03-01/` folder object a console creates."""
+    zone.folder("2024-03-01")
+    assert len(landing_day(zone.location, DAY)) == 0
 
 
 @pytest.mark.parametrize(
     "name", ["orders.xlsx", "orders.txt", "orders.json", "orders.csv.bz2", "README"]
 )
-def test_unsupported_file_fails_naming_it(tmp_path, name):
-    folder = day_dir(tmp_path)
-    write(rows("a", 2), folder / "a.csv")
-    (folder / name).write_text("x")
-    with pytest.raises(LandingError, match=f"{name}.*not a data file of a supported type"):
-        landing_day(tmp_path, DAY)
+def test_unsupported_file_fails_naming_it(zone: Zone, name):
+    zone.put_frame("2024-03-01/a.csv", rows("a", 2))
+    zone.put(f"2024-03-01/{name}", b"x")
+    message = re.escape(zone.name(f"2024-03-01/{name}")) + ": not a data file of a supported type"
+    with pytest.raises(LandingError, match=message):
+        landing_day(zone.location, DAY)
 
 
-def test_a_sub_folder_fails_naming_it(tmp_path):
-    (day_dir(tmp_path) / "more").mkdir()
-    with pytest.raises(LandingError, match="more"):
-        landing_day(tmp_path, DAY)
+def test_a_sub_folder_fails_naming_it(zone: Zone):
+    zone.put_frame("2024-03-01/a.csv", rows("a", 2))
+    zone.put_frame("2024-03-01/more/b.csv", rows("b", 2))
+    with pytest.raises(LandingError, match=re.escape(zone.name("2024-03-01/more")) + ": not a"):
+        landing_day(zone.location, DAY)
 
 
-def test_missing_day_folder_fails_naming_it(tmp_path):
-    day_dir(tmp_path, "2024-02-29")
-    with pytest.raises(DayNotArrivedError, match=str(tmp_path / "2024-03-01")):
-        landing_day(tmp_path, DAY)
+def test_missing_day_folder_fails_naming_it(zone: Zone):
+    zone.put_frame("2024-02-29/a.csv", rows("a", 2, day="2024-02-29"))
+    zone.put_frame("2024-03-01.old/a.csv", rows("a", 2))
+    with pytest.raises(DayNotArrivedError, match=re.escape(zone.name("2024-03-01")) + " does not"):
+        landing_day(zone.location, DAY)
 
 
 @pytest.mark.parametrize("name", ["a.csv", "a.csv.gz", "a.parquet", "a.jsonl"])
-def test_missing_required_column_fails_naming_file_and_column(tmp_path, name):
-    folder = day_dir(tmp_path)
-    write(rows("ok", 2), folder / "0.csv")
-    write(rows("x", 2).drop(columns=["unit_price"]), folder / name)
-    with pytest.raises(LandingError, match=rf"{name}.*missing required column.*unit_price"):
-        landing_day(tmp_path, DAY)
+def test_missing_required_column_fails_naming_file_and_column(zone: Zone, name):
+    zone.put_frame("2024-03-01/0.csv", rows("ok", 2))
+    zone.put_frame(f"2024-03-01/{name}", rows("x", 2).drop(columns=["unit_price"]))
+    message = re.escape(zone.name(f"2024-03-01/{name}")) + ": missing required column.*unit_price"
+    with pytest.raises(LandingError, match=message):
+        landing_day(zone.location, DAY)
 
 
 @pytest.mark.parametrize(
@@ -245,10 +257,10 @@ def test_missing_required_column_fails_naming_file_and_column(tmp_path, name):
         ("a.csv", b"order_id,order_ts\n\xff\xfe\n"),
     ],
 )
-def test_unreadable_file_fails_naming_it(tmp_path, name, content):
-    (day_dir(tmp_path) / name).write_bytes(content)
-    with pytest.raises(LandingError, match=str(tmp_path / "2024-03-01" / name)):
-        landing_day(tmp_path, DAY)
+def test_unreadable_file_fails_naming_it(zone: Zone, name, content):
+    zone.put(f"2024-03-01/{name}", content)
+    with pytest.raises(LandingError, match=re.escape(zone.name(f"2024-03-01/{name}")) + ": "):
+        landing_day(zone.location, DAY)
 
 
 # -- through Dagster: the run fails, names the problem, and writes no metrics for the day ---------
