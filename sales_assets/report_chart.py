@@ -64,7 +64,7 @@ def build_figure(data: ReportData) -> Figure:
     """The whole page: headline tiles, the 28-day trends, the day's breakdowns, data health."""
     figure = Figure(figsize=(14, 19.5), dpi=100, facecolor="white")
     grid = figure.add_gridspec(
-        6, 2, height_ratios=[0.62, 2.3, 1.5, 2.1, 1.35, 2.2],
+        6, 2, height_ratios=[0.62, 2.3, 1.5, 2.1, 1.2, 2.2],
         left=0.075, right=0.965, top=0.935, bottom=0.06, hspace=0.55, wspace=0.2,
     )  # fmt: skip
     day = pd.Timestamp(data.day)
@@ -258,21 +258,28 @@ def _movers(ax: Axes, data: ReportData, direction: str) -> None:
         for r in rows.itertuples(index=False)
     ]  # fmt: skip
     header = ["product · region", "revenue", "week before", "change", "change %"]
-    table = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="right",
-                     colLoc="right", colWidths=[0.26, 0.17, 0.2, 0.21, 0.16],
-                     edges="horizontal")  # fmt: skip
-    table.auto_set_font_size(False)
-    table.set_fontsize(10)
-    table.scale(1, 1.55)
-    for (row, column), cell in table.get_celld().items():
-        cell.set_edgecolor(GRID)
-        if column == 0:
-            cell.set_text_props(ha="left")
-            cell.PAD = 0.03
-        if row == 0:
-            cell.set_text_props(color=MUTED, fontweight="bold")
-        elif column >= 3:
-            cell.set_text_props(color=colour, fontweight="bold")
+    _table(ax, [header, *cells], colour)
+
+
+def _table(ax: Axes, rows: list[list[str]], colour: str) -> None:
+    """A small table as plain texts and rules: a tenth of the drawing time of `ax.table`.
+
+    Each cell is a text with gid `cell:ROW:COLUMN` (row 0 is the header); the first column
+    is left-aligned, the others right-aligned; the last two columns (changes) in `colour`.
+    """
+    height = 1 / 6.5
+    rights = (None, 0.43, 0.63, 0.84, 0.99)
+    for r, row in enumerate(rows):
+        y = 1 - (r + 0.5) * height
+        for c, text in enumerate(row):
+            style = {"color": MUTED, "fontweight": "bold"} if r == 0 else {"color": INK}
+            if r and c >= 3:
+                style = {"color": colour, "fontweight": "bold"}
+            ax.text(0.01 if c == 0 else rights[c], y, text, ha="left" if c == 0 else "right",
+                    va="center", fontsize=10, gid=f"cell:{r}:{c}", **style)  # fmt: skip
+    ax.hlines([1 - r * height for r in range(1, len(rows) + 1)], 0, 1, colors=GRID, lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
 
 
 def _rejections(ax: Axes, data: ReportData) -> None:
