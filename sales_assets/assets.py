@@ -30,10 +30,17 @@ from dagster import (
 from . import day_events, report
 from .checks import DAY_CHECKS
 from .checks.table import SALES_METRICS_COMPLETE, SALES_METRICS_FRESH, completeness_now, freshness
-from .contracts import CleanedSales, RawSales, RejectedSales, SalesMetrics, table_schema
+from .contracts import (
+    REJECT_REASONS,
+    CleanedSales,
+    RawSales,
+    RejectedSales,
+    SalesMetrics,
+    table_schema,
+)
 from .dagster_internals import get_current_datetime
 from .daily_load import CLEANED, METRICS, RAW, REJECTED, REPORT, Plan, StagedDay, stage_day
-from .monitoring import CheckOutcome, DayFigures, push_day
+from .monitoring import CheckOutcome, DayFigures, RunFigures, push_day, push_run, push_run_failed
 from .partitions import daily_partitions
 from .resources import Monitoring, QualityPolicy, ReportFolder, SalesSource
 from .settings import SETTINGS, WAREHOUSE_SCHEMA
@@ -142,10 +149,22 @@ def daily_sales(
     """Load the run's days in order, one at a time; fail at the end naming any bad day."""
     plan = Plan.for_selection(key.to_user_string() for key in context.selected_asset_keys)
     loader = Loader(context, plan, source, warehouse, quality, reports, monitoring)
-    if plan.publish:
-        for key in context.partition_keys:
-            loader.outcomes.append((yield from load_day(loader, date.fromisoformat(key))))
-    yield from table_checks(loader)
+    started = perf_counter()
+    day = None
+    try:
+        for day in (date.fromisoformat(key) for key in context.partition_keys if plan.publish):
+            loader.outcomes.append((yield from load_day(loader, day)))
+        day = None
+        yield from table_checks(loader)
+    except Exception:
+        # Not a bad day but a crash of the run (warehouse gone, a bug): say so to the dashboard.
+        if monitoring.url:
+            push_run_failed(
+                monitoring.url, context.run.job_name, context.run.run_id, day, context.log
+            )
+        raise
+    if monitoring.url:
+        push_run(monitoring.url, run_figures(loader, perf_counter() - started), log=context.log)
     fail_on_bad_days(loader.outcomes)
 
 
@@ -244,10 +263,8 @@ def day_figures(
         job=loader.context.run.job_name,
         run_id=loader.context.run.run_id,
         rows={name: len(frame) for name, frame in frames.items()},
-        rejects_by_reason=day_events.rejects_by_reason(frames[REJECTED])
-        if REJECTED in frames
-        else {},
-        revenue=float(frames[CLEANED]["amount"].sum()) if CLEANED in frames else None,
+        rejects_by_reason=rejects_of_every_reason(frames),
+        revenue=round(float(frames[CLEANED]["amount"].sum()), 2) if CLEANED in frames else None,
         day_seconds=seconds,
         stage_seconds=dict(staged.seconds) if staged else {},
         checks=[
@@ -257,6 +274,24 @@ def day_figures(
         lock_wait_seconds=waited,
         finished_at=time(),
         max_reject_rate=loader.quality.max_reject_rate,
+    )
+
+
+def rejects_of_every_reason(frames: dict) -> dict[str, int]:
+    """Rejects by reason, zeros included, so each reason's series stays continuous."""
+    if REJECTED not in frames:
+        return {}
+    counts = day_events.rejects_by_reason(frames[REJECTED])
+    return {reason: counts.get(reason, 0) for reason in REJECT_REASONS}
+
+
+def run_figures(loader: Loader, seconds: float) -> RunFigures:
+    days: dict[str, int] = {}
+    for outcome in loader.outcomes:
+        days[outcome.status] = days.get(outcome.status, 0) + 1
+    run = loader.context.run
+    return RunFigures(
+        job=run.job_name, run_id=run.run_id, duration_seconds=seconds, days=days, finished_at=time()
     )
 
 

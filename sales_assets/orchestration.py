@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckKey,
@@ -21,13 +23,17 @@ from dagster import (
     sensor,
 )
 
-from .alerts import AlertWebhook, failure_alert, post_alert
+from .alerts import PARTITION_TAG, AlertWebhook, failure_alert, post_alert
+from .assets import BAD_DAYS
 from .checks.table import SALES_METRICS_FRESH, freshness
 from .dagster_internals import get_current_datetime
+from .monitoring import push_run_failed
 from .partitions import daily_partitions
-from .resources import SalesSource
+from .resources import Monitoring, SalesSource
 from .settings import SETTINGS, redact_url
 from .sources.landing_zone import landing_tick
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
 
 daily_sales_job = define_asset_job(
     "daily_sales_job",
@@ -117,14 +123,19 @@ def landing_zone_sensor(context: SensorEvaluationContext, source: SalesSource):
     monitor_all_code_locations=True,
     description="Logs every failed run in the instance and POSTs a JSON alert to SALES_ALERT_WEBHOOK_URL when set.",
 )
-def run_failure_alert(context: RunFailureSensorContext, alerts: AlertWebhook):
-    alert = failure_alert(
-        context.instance,
-        context.dagster_run,
-        context.get_step_failure_events(),
-        context.failure_event.message or "",
-    )
+def run_failure_alert(
+    context: RunFailureSensorContext, alerts: AlertWebhook, monitoring: Monitoring
+):
+    failures = context.get_step_failure_events()
+    run = context.dagster_run
+    alert = failure_alert(context.instance, run, failures, context.failure_event.message or "")
     context.log.error(alert["text"])
+    if monitoring.url and not any(_bad_days(event) for event in failures):
+        # Bad days pushed their own figures from the run; a run that crashed or was killed
+        # could not, so the dashboard hears of it here.
+        day = run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_START_TAG)
+        day = date.fromisoformat(day) if day else None
+        push_run_failed(monitoring.url, run.job_name, run.run_id, day, log=context.log)
     if not alerts.url:
         return
     problem = post_alert(alerts.url, alert, timeout=alerts.timeout_seconds)
@@ -132,6 +143,12 @@ def run_failure_alert(context: RunFailureSensorContext, alerts: AlertWebhook):
         context.log.warning(problem)
     else:
         context.log.info(f"alert for run {alert['run_id']} sent to {redact_url(alerts.url)}")
+
+
+def _bad_days(event) -> bool:
+    """Did the step fail because some days were blocked or failed (not a crash)?"""
+    data = event.step_failure_data.user_failure_data if event.step_failure_data else None
+    return data is not None and BAD_DAYS in data.metadata
 
 
 # ---------------------------------------------------------------------------------------------
