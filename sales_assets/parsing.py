@@ -41,8 +41,8 @@ class ParsedDay:
     quantity: pd.Series  # float64; NaN where not a number
     unit_price: pd.Series  # float64; NaN where not a number
     discount: pd.Series  # float64; 0.0 when absent, NaN where not a number
-    source_file: pd.Series
-    source_row: pd.Series
+    source_file: pd.Series  # lineage: the landing file of each row
+    source_row: pd.Series  # lineage: the row's 1-based data row within its file
 
 
 def parse_day(raw: pd.DataFrame, day: date) -> ParsedDay:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from sales_assets.arrow_columns import from_arrow, sort_order, to_arrow, to_flat_arrow, true_mask
+from sales_assets.arrow_columns import from_arrow, to_arrow, to_flat_arrow, true_mask
 from sales_assets.contracts import STRING
 
 
@@ -48,17 +47,3 @@ def test_to_flat_arrow_joins_chunks():
 def test_true_mask_counts_null_as_false():
     mask = true_mask(pa.array([True, None, False]))
     assert mask.dtype == bool and mask.tolist() == [True, False, False]
-
-
-def test_sort_order_matches_a_stable_multi_key_sort_values():
-    rng = np.random.default_rng(7)
-    frame = pd.DataFrame(
-        {
-            "ts": pd.to_datetime(rng.integers(0, 5, 500), unit="s", utc=True),
-            "file": pd.Series(rng.choice(["b.csv", "a.csv", "ä.csv"], 500), dtype=STRING),
-            "row": rng.integers(0, 3, 500),  # ties on all three keys: stability shows
-        },
-        index=rng.permutation(500),
-    )
-    expected = frame.reset_index(drop=True).sort_values(["ts", "file", "row"], kind="stable")
-    assert sort_order(frame, ["ts", "file", "row"]).tolist() == expected.index.tolist()

@@ -2,9 +2,9 @@
 
 The reference is `benchmarks/baseline.py` (plain pandas: `str.extract`, `to_datetime`,
 `to_numeric`, `sort_values` + `duplicated`, `groupby`), which the benchmark also runs. Every
-fast path of the project's rules (arrow regexes, casts and sorts in `parsing.py` and
-`reject_rules.py`, details built only for rejected rows) must agree with it row for row on
-mixed, hostile data.
+fast path of the project's rules (arrow regexes and casts in `parsing.py`, the numeric
+duplicate search in `reject_rules.py`, details built only for rejected rows) must agree with
+it row for row on mixed, hostile data.
 """
 
 from __future__ import annotations
