@@ -298,6 +298,7 @@ def _failure(result) -> str:
     return "\n".join(e.step_failure_data.error.message for e in result.get_step_failure_events())
 
 
+@pytest.mark.slow  # eight pipeline runs: about 20 s alone, a minute on a busy machine
 def test_the_same_days_give_the_same_tables_from_either_store(tmp_path, instance, both):
     from .conftest import Pipeline
 
