@@ -160,3 +160,8 @@ def test_future_days_wait_and_the_bound_keeps_the_rest_for_later():
     days, cursor = _plan(folders, limit=2)
     assert days == ["2024-03-01", "2024-03-02"] and cursor.waiting == {"2025-01-01"}
     assert _plan(folders, cursor, limit=2)[0] == ["2024-03-03", "2024-03-04"]
+
+
+def test_a_landing_folder_gone_since_loading_fails_the_tick_naming_it(instance, tmp_path):
+    with pytest.raises(Exception, match=f"landing folder {tmp_path / 'gone'} does not exist"):
+        _evaluate(instance, str(tmp_path / "gone"))
