@@ -3,7 +3,7 @@
 `MotoServer` runs moto's standalone server (`moto_server`, from `moto[server]`) as its own
 process on a free 127.0.0.1 port; `Zone` writes the same bytes to either store and names
 paths the way the loader's messages do; `ResettingProxy` stands in front of the server and
-resets connections, as a flaky network does.
+resets connections, as a flaky network does; `answering` plays a store answering 5xx.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -84,6 +85,25 @@ class MotoServer:
             method="POST",
         )
         urllib.request.urlopen(request, timeout=10).read()
+
+    def iam_user(self, action: str, resource: str) -> dict[str, str]:
+        """The AWS key variables of a new IAM user allowed `action` on `resource` only (make it
+        before `require_auth(True)`)."""
+        import json
+
+        import boto3
+
+        iam = boto3.client("iam", endpoint_url=self.endpoint)
+        user = f"user-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=user)
+        statement = {"Effect": "Allow", "Action": action, "Resource": resource}
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        iam.put_user_policy(UserName=user, PolicyName="only", PolicyDocument=policy)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        return {
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        }
 
     def new_bucket(self) -> str:
         bucket = f"landing-{uuid.uuid4().hex[:12]}"
@@ -166,6 +186,28 @@ class Zone:
             shutil.rmtree(self.root / relative)
         else:
             (self.root / relative).unlink()
+
+
+def answering(status: int) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 answering every request with `status` (e.g. 503 SlowDown)."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def _answer(self):
+            body = b"<Error><Code>SlowDown</Code><Message>busy</Message></Error>"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 class ResettingProxy:

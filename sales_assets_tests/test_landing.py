@@ -238,6 +238,16 @@ def test_missing_day_folder_fails_naming_it(zone: Zone):
         landing_day(zone.location, DAY)
 
 
+def test_a_link_to_nothing_fails_naming_it(tmp_path):
+    zone = Zone.local(tmp_path / "landing")
+    zone.put_frame("2024-03-01/a.csv", rows("a", 2))
+    (tmp_path / "landing" / "2024-03-01" / "b.csv").symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(
+        LandingError, match=re.escape(zone.name("2024-03-01/b.csv")) + ": a link to"
+    ):
+        landing_day(zone.location, DAY)
+
+
 @pytest.mark.parametrize("name", ["a.csv", "a.csv.gz", "a.parquet", "a.jsonl"])
 def test_missing_required_column_fails_naming_file_and_column(zone: Zone, name):
     zone.put_frame("2024-03-01/0.csv", rows("ok", 2))

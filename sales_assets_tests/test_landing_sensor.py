@@ -3,9 +3,7 @@ cursor logic both stores share (whole-second and out-of-order modification times
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from datetime import date
 
 import pytest
@@ -74,28 +72,12 @@ def test_s3_day_is_keyed_by_its_listing(instance, aws_env):
 @pytest.mark.e2e
 def test_s3_scan_reads_listings_only(instance, aws_env):
     """With list rights and no read rights, the sensor still keys the day; the loader cannot."""
-    import boto3
-
     zone = Zone.s3(aws_env)
     zone.put("2024-03-01/orders.csv", _orders("2024-03-01"))
-    iam = boto3.client("iam", endpoint_url=aws_env.endpoint)
-    user = f"lister-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": f"arn:aws:s3:::{zone.bucket}",
-            }
-        ],
-    }
-    iam.put_user_policy(UserName=user, PolicyName="list-only", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
+    keys = aws_env.iam_user("s3:ListBucket", f"arn:aws:s3:::{zone.bucket}")
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-        env.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        for name, value in keys.items():
+            env.setenv(name, value)
         aws_env.require_auth(True)
         try:
             requested = _requests(_evaluate(instance, zone.location))
@@ -160,3 +142,8 @@ def test_future_days_wait_and_the_bound_keeps_the_rest_for_later():
     days, cursor = _plan(folders, limit=2)
     assert days == ["2024-03-01", "2024-03-02"] and cursor.waiting == {"2025-01-01"}
     assert _plan(folders, cursor, limit=2)[0] == ["2024-03-03", "2024-03-04"]
+
+
+def test_a_landing_folder_gone_since_loading_fails_the_tick_naming_it(instance, tmp_path):
+    with pytest.raises(Exception, match=f"landing folder {tmp_path / 'gone'} does not exist"):
+        _evaluate(instance, str(tmp_path / "gone"))

@@ -9,9 +9,7 @@ retries; the secret key never shows in an error or a log.
 
 from __future__ import annotations
 
-import threading
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
@@ -28,7 +26,7 @@ from sales_assets.sources.landing import (
 from sales_assets.sources.synthetic import generate_orders
 from sales_assets.transforms import clean_sales
 
-from .landing_zones import ResettingProxy, Zone, free_port
+from .landing_zones import ResettingProxy, Zone, answering, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -112,38 +110,6 @@ def test_a_missing_bucket_fails_at_once_naming_it(aws_env):
     assert "does not exist" in str(failure.value)
 
 
-@pytest.fixture
-def auth_required(aws_env):
-    """The server checks credentials and policies for this test only."""
-    aws_env.require_auth(True)
-    try:
-        yield aws_env
-    finally:
-        aws_env.require_auth(False)
-
-
-def _reader_of_other_bucket(server) -> dict[str, str]:
-    """Keys of an IAM user allowed on another bucket only (made before auth is switched on)."""
-    import json
-    import uuid
-
-    import boto3
-
-    iam = boto3.client("iam", endpoint_url=server.endpoint)
-    user = f"reader-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::other/*"}],
-    }
-    iam.put_user_policy(UserName=user, PolicyName="other-only", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    return {
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-    }
-
-
 @pytest.mark.parametrize("who", ["unknown key", "user without access"])
 def test_denied_access_fails_at_once_naming_the_bucket_without_the_secret(
     aws_env, monkeypatch, caplog, who
@@ -153,7 +119,7 @@ def test_denied_access_fails_at_once_naming_the_bucket_without_the_secret(
     keys = (
         {"AWS_SECRET_ACCESS_KEY": "wrong-secret-0123456789abcdef"}
         if who == "unknown key"
-        else _reader_of_other_bucket(aws_env)
+        else aws_env.iam_user("s3:*", "arn:aws:s3:::other/*")
     )
     for name, value in keys.items():
         monkeypatch.setenv(name, value)
@@ -168,26 +134,6 @@ def test_denied_access_fails_at_once_naming_the_bucket_without_the_secret(
     assert keys["AWS_SECRET_ACCESS_KEY"] not in message + caplog.text
 
 
-def _status_server(status: int) -> ThreadingHTTPServer:
-    class Refuse(BaseHTTPRequestHandler):
-        def _answer(self):
-            body = b"<Error><Code>SlowDown</Code><Message>busy</Message></Error>"
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_HEAD = _answer
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.mark.parametrize("failure", ["connection refused", "connection reset", "HTTP 503"])
 def test_transient_errors_raise_the_retryable_error(aws_env, monkeypatch, failure):
     zone = Zone.s3(aws_env)
@@ -198,7 +144,7 @@ def test_transient_errors_raise_the_retryable_error(aws_env, monkeypatch, failur
         proxy = ResettingProxy(aws_env.port, resets=10**6)
         endpoint, stop = proxy.endpoint, proxy.close
     else:
-        server = _status_server(503)
+        server = answering(503)
         endpoint, stop = f"http://127.0.0.1:{server.server_port}", server.shutdown
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     try:
@@ -298,6 +244,7 @@ def _failure(result) -> str:
     return "\n".join(e.step_failure_data.error.message for e in result.get_step_failure_events())
 
 
+@pytest.mark.slow  # eight pipeline runs: about 20 s alone, a minute on a busy machine
 def test_the_same_days_give_the_same_tables_from_either_store(tmp_path, instance, both):
     from .conftest import Pipeline
 

@@ -87,8 +87,10 @@ def day_files(store: LandingStore, day: date) -> list[LandingFile]:
         raise DayNotArrivedError(  # on S3 the "folder" is the day's prefix
             f"landing folder {store.name(folder)} does not exist: the data for {day} has not arrived"
         )
+    entries = store.listing(folder)
+    _refuse_broken_links(store, folder, entries)
     files = []
-    for entry in sorted(store.listing(folder), key=lambda e: e.base_name):
+    for entry in sorted(entries, key=lambda e: e.base_name):
         if entry.base_name.startswith((".", "_")):
             continue
         name = store.name(entry.path)
@@ -100,6 +102,18 @@ def day_files(store: LandingStore, day: date) -> list[LandingFile]:
             )
         files.append(LandingFile(store, entry.path))
     return files
+
+
+def _refuse_broken_links(store: LandingStore, folder: str, entries: list[pafs.FileInfo]) -> None:
+    """pyarrow's local listing leaves out links to nothing; name them, as no file may be skipped."""
+    if store.is_remote:
+        return
+    listed = {entry.base_name for entry in entries}
+    for name in sorted(set(os.listdir(folder)) - listed):
+        if not name.startswith((".", "_")):
+            raise LandingError(
+                f"{folder}/{name}: a link to nothing (its target is missing); refused"
+            )
 
 
 def read_file(file: LandingFile) -> pa.Table:

@@ -49,8 +49,10 @@ _S3_DENIED = re.compile(
     r"|UNRECOGNIZED_CLIENT)|HTTP status (401|403)"
 )
 _S3_NO_BUCKET = re.compile(r"AWS Error NO_SUCH_BUCKET")
-# Remote reads go in large ranges: one GET per 8 MiB, not one per 1 MiB block of the reader.
+# Remote reads go in large ranges: one GET per 8 MiB, not one per 1 MiB block of the reader;
+# downloads (for readers that need a local file) in 64 MiB ranges.
 REMOTE_BUFFER_BYTES = 8 << 20
+DOWNLOAD_CHUNK_BYTES = 64 << 20
 
 
 class LandingError(ValueError):
@@ -180,7 +182,7 @@ def local_copy(store: LandingStore, path: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="sales-landing-") as folder:
         target = os.path.join(folder, path.rsplit("/", 1)[-1])
         with store.fs.open_input_stream(path) as source, open(target, "wb") as sink:
-            shutil.copyfileobj(source, sink, REMOTE_BUFFER_BYTES)
+            shutil.copyfileobj(source, sink, DOWNLOAD_CHUNK_BYTES)
         yield target
 
 

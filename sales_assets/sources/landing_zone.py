@@ -24,7 +24,7 @@ from datetime import date
 
 import pyarrow.fs as pafs
 
-from .landing_store import LandingStore, open_landing
+from .landing_store import LandingError, LandingStore, open_landing
 
 LOCAL_LOOKBACK_NS = 2 * 10**9  # file systems with whole-second (or 2 s) modification times
 REMOTE_LOOKBACK_NS = 15 * 60 * 10**9  # whole seconds, and multipart uploads stamped at start
@@ -81,6 +81,8 @@ def scan_landing_zone(landing: str | os.PathLike | LandingStore) -> list[DayFold
     store = landing if isinstance(landing, LandingStore) else open_landing(landing)
     if store.is_remote:
         return _remote_days(store)
+    if store.info(store.root).type != pafs.FileType.Directory:
+        raise LandingError(f"landing folder {store.root} does not exist")
     days = [
         entry.base_name
         for entry in store.listing(store.root)
