@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -42,8 +43,17 @@ class Pipeline:
             reports_dir=root / "reports",
         )
 
+    @property
+    def database(self) -> Path:
+        """The warehouse's DuckDB file."""
+        return Path(self.settings.warehouse)
+
     def configure(self, **changes) -> Pipeline:
-        """Change settings for the next runs, e.g. landing_dir=..., synthetic_rows=..."""
+        """Change settings for the next runs, e.g. landing_dir=..., synthetic_rows=...
+        (paths may be given as Path; settings hold them as text, as read from the environment)."""
+        for name in ("landing_dir", "warehouse"):
+            if isinstance(changes.get(name), Path):
+                changes[name] = str(changes[name])
         self.settings = dataclasses.replace(self.settings, **changes)
         return self
 
@@ -58,11 +68,13 @@ class Pipeline:
             raise_on_error=raise_on_error,
         )
 
-    def run_range(self, first: str, last: str, raise_on_error: bool = False):
+    def run_range(
+        self, first: str, last: str, raise_on_error: bool = False, selection=JOB_SELECTION
+    ):
         """One run carrying the days first..last, as a backfill launches it."""
         return materialize(
             ASSETS,
-            selection=JOB_SELECTION,
+            selection=selection,
             tags={RANGE_START: first, RANGE_END: last},
             resources=build_resources(self.settings),
             instance=self.instance,
@@ -71,7 +83,7 @@ class Pipeline:
 
     def query(self, sql: str, params=()) -> pd.DataFrame:
         """Read the warehouse file (what an analyst sees)."""
-        with duckdb.connect(str(self.settings.warehouse), read_only=True) as connection:
+        with duckdb.connect(self.settings.warehouse, read_only=True) as connection:
             return connection.execute(sql, list(params)).fetchdf()
 
     def count(self, table: str, day: str) -> int:
@@ -83,12 +95,27 @@ class Pipeline:
         )
 
 
+@contextmanager
+def temporary_instance(root: Path) -> Iterator[DagsterInstance]:
+    """A real, persistent (SQLite) Dagster instance in `root`/dagster_home."""
+    home = root / "dagster_home"
+    home.mkdir()
+    with DagsterInstance.local_temp(str(home)) as instance:
+        yield instance
+
+
+@contextmanager
+def shared_pipeline(tmp_path_factory, name: str) -> Iterator[Pipeline]:
+    """A pipeline of its own for a module-scoped fixture whose tests only read what it loaded."""
+    root = tmp_path_factory.mktemp(name)
+    with temporary_instance(root) as instance:
+        yield Pipeline(root, instance)
+
+
 @pytest.fixture
 def instance(tmp_path) -> DagsterInstance:
     """A real, persistent (SQLite) Dagster instance in a temporary DAGSTER_HOME."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with DagsterInstance.local_temp(str(home)) as instance:
+    with temporary_instance(tmp_path) as instance:
         yield instance
 
 
@@ -136,6 +163,8 @@ def warehouse(warehouse_url) -> Warehouse:
     return Warehouse(
         url=warehouse_url, schema_name=f"sales_{uuid.uuid4().hex[:8]}", lock_timeout_seconds=30
     )
+
+
 # ---------------------------------------------------------------------------------------------
 # Landing zones: a local folder, or a prefix in a real S3-compatible server (moto's standalone
 # server, one per test session, i.e. one per xdist worker, stopped by its pid at the end).

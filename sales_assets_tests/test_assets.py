@@ -1,53 +1,50 @@
-"""The asset graph run in-process against a temporary DuckDB file: what lands in the tables."""
+"""The asset graph run in-process against a temporary DuckDB file: what lands in the tables,
+what each materialization says, and what a run that selects only some assets publishes."""
 
 from __future__ import annotations
 
 from datetime import date
 
-import pandas as pd
+import duckdb
 import pytest
-from dagster import AssetKey
 
 from sales_assets.contracts import REJECT_REASONS
 from sales_assets.sources.synthetic import synthetic_day
-from sales_assets.transforms import clean_sales, daily_metrics
+from sales_assets.transforms import apply_cleaning_rules, daily_metrics
 
-from .test_landing import day_dir, rows, write
+from .conftest import shared_pipeline
+from .helpers import (
+    TABLES,
+    comparable,
+    day_dir,
+    day_rows,
+    materialization,
+    rows,
+    snapshot,
+    tables_agree,
+    write,
+)
 
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-03"]
-TABLES = ("raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics")
 ROWS = 1000
+DAY = "2024-03-01"
 
 
-def day_rows(pipeline, table: str, day: str) -> pd.DataFrame:
-    """A day's rows of a table in a stable order, for comparing snapshots."""
-    column = "order_date" if table in ("cleaned_sales", "sales_metrics") else "partition_date"
-    key = {
-        "raw_sales": "source_file, source_row",
-        "rejected_sales": "source_file, source_row",
-        "cleaned_sales": "order_id",
-        "sales_metrics": "product, region",
-    }[table]
-    return pipeline.query(f"SELECT * FROM sales.{table} WHERE {column} = ? ORDER BY {key}", [day])
-
-
-def comparable(frame: pd.DataFrame) -> list[list]:
-    return frame.astype(str).values.tolist()
-
-
-@pytest.fixture
-def three_days(pipeline):
-    pipeline.configure(synthetic_rows=ROWS)
-    for day in DAYS:
-        assert pipeline.run(day).success, day
-    return pipeline
+@pytest.fixture(scope="module")
+def three_days(tmp_path_factory):
+    """Three synthetic days loaded one run each; the tests using it only read."""
+    with shared_pipeline(tmp_path_factory, "three_days") as pipeline:
+        pipeline.configure(synthetic_rows=ROWS)
+        for day in DAYS:
+            assert pipeline.run(day).success, day
+        yield pipeline
 
 
 def test_three_days_hold_exactly_the_contract_rows(three_days):
     pipeline = three_days
     for day in DAYS:
         raw = synthetic_day(date.fromisoformat(day), ROWS)
-        cleaned, rejected = clean_sales(raw, date.fromisoformat(day))
+        cleaned, rejected = apply_cleaning_rules(raw, date.fromisoformat(day))
         stored_raw = day_rows(pipeline, "raw_sales", day)
         stored_cleaned = day_rows(pipeline, "cleaned_sales", day)
         stored_rejected = day_rows(pipeline, "rejected_sales", day)
@@ -60,23 +57,18 @@ def test_three_days_hold_exactly_the_contract_rows(three_days):
         assert stored_cleaned["order_id"].is_unique
         assert set(stored_rejected["reject_reason"]) == set(REJECT_REASONS)
         assert sorted(stored_cleaned["order_id"]) == sorted(cleaned["order_id"])
-        assert stored_rejected[["source_row", "reject_reason", "reject_detail"]].astype(
-            str
-        ).values.tolist() == (
-            rejected.sort_values("source_row")[["source_row", "reject_reason", "reject_detail"]]
-            .astype(str)
-            .values.tolist()
+        columns = ["source_row", "reject_reason", "reject_detail"]
+        assert comparable(stored_rejected[columns]) == comparable(
+            rejected.sort_values("source_row")[columns]
         )
         # typed columns as the contract says, values as the rules computed them
         expected = cleaned.sort_values("order_id").reset_index(drop=True)
         assert (stored_cleaned["order_ts"] == expected["order_ts"]).all()
         assert stored_cleaned["order_date"].astype(str).unique().tolist() == [day]
-        assert stored_cleaned["quantity"].tolist() == expected["quantity"].tolist()
-        assert stored_cleaned["amount"].tolist() == expected["amount"].tolist()
-        assert stored_cleaned["ticket_size"].tolist() == expected["ticket_size"].tolist()
-        assert (
-            stored_cleaned["customer_id"].isna().sum() == expected["customer_id"].isna().sum() > 0
-        )
+        for column in ("quantity", "amount", "ticket_size"):
+            assert stored_cleaned[column].tolist() == expected[column].tolist(), column
+        nulls = stored_cleaned["customer_id"].isna().sum()
+        assert nulls == expected["customer_id"].isna().sum() > 0
         # metrics from the stored cleaned rows
         assert stored_metrics["orders"].sum() == len(stored_cleaned)
         assert stored_metrics["units"].sum() == stored_cleaned["quantity"].sum()
@@ -85,57 +77,69 @@ def test_three_days_hold_exactly_the_contract_rows(three_days):
         )
         assert comparable(stored_metrics) == comparable(daily_metrics(expected))
 
-    types = dict(
-        pipeline.query(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'sales' AND table_name = 'cleaned_sales'"
-        ).values.tolist()
-    )
+    types = column_types(pipeline, "cleaned_sales")
     assert types["order_ts"] == "TIMESTAMP WITH TIME ZONE"
     assert types["order_date"] == "DATE"
     assert types["quantity"] == "BIGINT"
     assert types["amount"] == "DOUBLE"
 
 
-def test_rerunning_a_day_replaces_only_that_day(three_days):
-    pipeline = three_days
-    before = {(t, d): comparable(day_rows(pipeline, t, d)) for t in TABLES for d in DAYS}
+def column_types(pipeline, table: str) -> dict[str, str]:
+    return dict(
+        pipeline.query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'sales' AND table_name = ?",
+            [table],
+        ).values.tolist()
+    )
 
-    assert pipeline.run("2024-03-02").success
-    assert pipeline.run("2024-03-02").success
 
-    after = {(t, d): comparable(day_rows(pipeline, t, d)) for t in TABLES for d in DAYS}
-    assert after == before
+def test_every_day_has_its_materializations_with_the_days_figures(three_days):
+    pipeline, day = three_days, "2024-03-03"
+    rejected = materialization(pipeline.instance, "rejected_sales", day).metadata
+    by_reason = rejected["rejects_by_reason"].value
+    assert set(by_reason) == set(REJECT_REASONS)
+    assert (
+        sum(by_reason.values()) == rejected["rows"].value == pipeline.count("rejected_sales", day)
+    )
+    assert rejected["dagster/partition_row_count"].value == rejected["rows"].value
+    assert rejected["dagster/table_name"].value == "sales.rejected_sales"
+
+    cleaned = materialization(pipeline.instance, "cleaned_sales", day).metadata
+    assert cleaned["rows"].value == pipeline.count("cleaned_sales", day)
+    stored = pipeline.query(
+        "SELECT sum(amount) FROM sales.cleaned_sales WHERE order_date = ?", [day]
+    ).iloc[0, 0]
+    assert cleaned["revenue"].value == pytest.approx(stored, abs=0.01)
+    assert cleaned["raw_rows"].value == ROWS
+    assert cleaned["rejection_rate"].value == pytest.approx(sum(by_reason.values()) / ROWS)
+
+    metrics = materialization(pipeline.instance, "sales_metrics", day).metadata
+    assert metrics["orders"].value == pipeline.count("cleaned_sales", day)
+    raw = materialization(pipeline.instance, "raw_sales", day).metadata
+    assert raw["rows"].value == ROWS and raw["source"].value == "synthetic"
+    report = materialization(pipeline.instance, "sales_report", day)
+    assert report is not None and report.metadata["png"].value.endswith(f"{day}.png")
+
+
+def test_rerunning_a_day_replaces_only_that_day(pipeline):
+    pipeline.configure(synthetic_rows=300)
+    both = DAYS[:2]
+    for day in both:
+        assert pipeline.run(day).success
+    before = snapshot(pipeline, both)
+
+    assert pipeline.run(DAYS[1]).success
+    assert pipeline.run(DAYS[1]).success
+
+    assert snapshot(pipeline, both) == before
     totals = pipeline.query(
         "SELECT count(*) AS n, count(DISTINCT order_id) AS ids FROM sales.cleaned_sales"
     )
     assert (
-        totals["n"][0] == totals["ids"][0] == sum(len(before[("cleaned_sales", d)]) for d in DAYS)
+        totals["n"][0] == totals["ids"][0] == sum(len(before[("cleaned_sales", d)]) for d in both)
     )
-    assert pipeline.query("SELECT count(*) FROM sales.raw_sales").iloc[0, 0] == 3 * ROWS
-
-
-def test_materialization_metadata(three_days):
-    event = three_days.instance.get_latest_materialization_event(AssetKey("rejected_sales"))
-    metadata = event.asset_materialization.metadata
-    assert event.asset_materialization.partition == "2024-03-03"
-    by_reason = metadata["rejects_by_reason"].value
-    assert set(by_reason) == set(REJECT_REASONS)
-    assert (
-        sum(by_reason.values())
-        == metadata["rows"].value
-        == three_days.count("rejected_sales", "2024-03-03")
-    )
-    cleaned = three_days.instance.get_latest_materialization_event(
-        AssetKey("cleaned_sales")
-    ).asset_materialization.metadata
-    assert cleaned["rows"].value == three_days.count("cleaned_sales", "2024-03-03")
-    assert cleaned["revenue"].value == pytest.approx(
-        three_days.query(
-            "SELECT sum(amount) FROM sales.cleaned_sales WHERE order_date = '2024-03-03'"
-        ).iloc[0, 0],
-        abs=0.01,
-    )
+    assert pipeline.query("SELECT count(*) FROM sales.raw_sales").iloc[0, 0] == 2 * 300
 
 
 def test_v2_columns_after_a_v1_day(pipeline, tmp_path):
@@ -169,7 +173,8 @@ def test_v2_columns_after_a_v1_day(pipeline, tmp_path):
         ["v2-2", "web", "0.25", ""],
     ]
     odd = pipeline.query(
-        'SELECT "Store ID", "say ""hi""" FROM sales.raw_sales WHERE partition_date = \'2024-03-02\' ORDER BY order_id'
+        'SELECT "Store ID", "say ""hi""" FROM sales.raw_sales '
+        "WHERE partition_date = '2024-03-02' ORDER BY order_id"
     )
     assert odd.values.tolist() == [["s1", "a"], ["s2", "b"], ["s3", "c"]]
     cleaned = pipeline.query(
@@ -209,12 +214,7 @@ def test_zero_sales_first_day_then_a_normal_day(pipeline, tmp_path):
     )
     assert tables == set(TABLES)
     assert {t: pipeline.count(t, "2024-03-01") for t in TABLES} == dict.fromkeys(TABLES, 0)
-    types = dict(
-        pipeline.query(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'sales' AND table_name = 'cleaned_sales'"
-        ).values.tolist()
-    )
+    types = column_types(pipeline, "cleaned_sales")
     assert types["order_ts"] == "TIMESTAMP WITH TIME ZONE" and types["quantity"] == "BIGINT"
 
     assert pipeline.run("2024-03-02").success
@@ -230,28 +230,84 @@ def test_zero_sales_first_day_then_a_normal_day(pipeline, tmp_path):
     assert metrics.values.tolist() == [[4, 8, 75.6, 18.9, 4]]
 
 
-def test_downstream_alone_reads_the_day_back_from_the_warehouse(three_days):
-    """Re-running cleaning and metrics without raw_sales reads raw from DuckDB (no in-memory
-    hand-off): the stored rows come out identical."""
-    from dagster import materialize
+# -- runs that select only some assets ---------------------------------------------------------
 
-    from sales_assets.definitions import build_resources
 
-    from .conftest import ASSETS
+@pytest.fixture
+def one_day(pipeline):
+    """A pipeline with DAY loaded from 300 synthetic rows."""
+    assert pipeline.configure(synthetic_rows=300).run(DAY).success
+    return pipeline
 
-    pipeline = three_days
-    before = {(t, d): comparable(day_rows(pipeline, t, d)) for t in TABLES for d in DAYS}
-    result = materialize(
-        ASSETS,
-        selection=["cleaned_sales", "rejected_sales", "sales_metrics"],
-        partition_key="2024-03-02",
-        resources=build_resources(pipeline.settings),
-        instance=pipeline.instance,
-    )
+
+def materialized(result) -> list[str]:
+    return sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()})
+
+
+def test_only_sales_metrics_recomputes_the_metrics_from_the_stored_cleaned_rows(one_day):
+    pipeline = one_day
+    before = snapshot(pipeline, [DAY], ("raw_sales", "cleaned_sales", "rejected_sales"))
+    # An analyst deletes some cleaned rows by hand: the metrics must follow what is stored.
+    with duckdb.connect(pipeline.settings.warehouse) as connection:
+        connection.execute(
+            "DELETE FROM sales.cleaned_sales WHERE order_id IN (SELECT order_id "
+            "FROM sales.cleaned_sales ORDER BY order_id LIMIT 10)"
+        )
+    left = pipeline.count("cleaned_sales", DAY)
+
+    result = pipeline.run(DAY, selection=["sales_metrics"])
+
+    assert result.success and materialized(result) == ["sales_metrics"]
+    assert tables_agree(pipeline, DAY) == (left, left)
+    stored = day_rows(pipeline, "cleaned_sales", DAY)
+    assert comparable(day_rows(pipeline, "sales_metrics", DAY)) == comparable(daily_metrics(stored))
+    after = snapshot(pipeline, [DAY], ("raw_sales", "rejected_sales"))
+    assert after == {k: v for k, v in before.items() if k[0] != "cleaned_sales"}
+
+
+def test_only_raw_sales_publishes_raw_rows_only(one_day):
+    pipeline = one_day
+    held = snapshot(pipeline, [DAY], ("cleaned_sales", "rejected_sales", "sales_metrics"))
+
+    result = pipeline.configure(synthetic_rows=500).run(DAY, selection=["raw_sales"])
+
+    assert result.success and materialized(result) == ["raw_sales"]
+    assert pipeline.count("raw_sales", DAY) == 500
+    assert snapshot(pipeline, [DAY], ("cleaned_sales", "rejected_sales", "sales_metrics")) == held
+    assert {e.check_name for e in result.get_asset_check_evaluations()} == {"raw_sales_schema"}
+
+
+def test_cleaned_sales_alone_publishes_its_metrics_from_the_same_load(one_day):
+    """cleaned_sales and sales_metrics of a day always come from one load: selecting cleaned
+    rows reads the stored raw rows back and publishes cleaned, rejected and metrics."""
+    pipeline = one_day
+    assert pipeline.configure(synthetic_rows=500).run(DAY, selection=["raw_sales"]).success
+
+    result = pipeline.run(DAY, selection=["cleaned_sales"])
+
     assert result.success
-    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {
-        "cleaned_sales",
-        "rejected_sales",
-        "sales_metrics",
+    assert materialized(result) == ["cleaned_sales", "rejected_sales", "sales_metrics"]
+    assert pipeline.count("cleaned_sales", DAY) + pipeline.count("rejected_sales", DAY) == 500
+    cleaned, orders = tables_agree(pipeline, DAY)
+    assert cleaned == orders > 0
+    checked = {
+        (e.asset_key.to_user_string(), e.check_name, e.passed, e.partition)
+        for e in result.get_asset_check_evaluations()
     }
-    assert {(t, d): comparable(day_rows(pipeline, t, d)) for t in TABLES for d in DAYS} == before
+    assert ("sales_metrics", "revenue_reconciles", True, DAY) in checked
+
+
+def test_downstream_alone_reads_the_day_back_from_the_warehouse(one_day):
+    """Re-running cleaning and metrics without raw_sales reads raw from the warehouse (no
+    in-memory hand-off): the stored rows come out identical."""
+    pipeline = one_day
+    before = snapshot(pipeline, [DAY])
+    result = pipeline.run(DAY, selection=["cleaned_sales", "rejected_sales", "sales_metrics"])
+    assert result.success
+    assert materialized(result) == ["cleaned_sales", "rejected_sales", "sales_metrics"]
+    assert snapshot(pipeline, [DAY]) == before
+    partitions = {
+        e.step_materialization_data.materialization.partition
+        for e in result.get_asset_materialization_events()
+    }
+    assert partitions == {DAY}
