@@ -25,6 +25,8 @@ from .helpers import (
     write,
 )
 
+pytestmark = pytest.mark.xdist_group("test_assets")  # one worker loads `three_days` once
+
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-03"]
 ROWS = 1000
 DAY = "2024-03-01"
