@@ -25,11 +25,10 @@ from .helpers import (
     write,
 )
 
-pytestmark = pytest.mark.xdist_group("test_assets")  # one worker loads `three_days` once
-
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-03"]
 ROWS = 1000
 DAY = "2024-03-01"
+SHARED = pytest.mark.xdist_group("three_days")  # the tests of `three_days` share one worker
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +41,7 @@ def three_days(tmp_path_factory):
         yield pipeline
 
 
+@SHARED
 def test_three_days_hold_exactly_the_contract_rows(three_days):
     pipeline = three_days
     for day in DAYS:
@@ -96,6 +96,7 @@ def column_types(pipeline, table: str) -> dict[str, str]:
     )
 
 
+@SHARED
 def test_every_day_has_its_materializations_with_the_days_figures(three_days):
     pipeline, day = three_days, "2024-03-03"
     rejected = materialization(pipeline.instance, "rejected_sales", day).metadata
