@@ -1,7 +1,10 @@
-"""The schedule, the landing-zone sensor, the run-failure alert and read retries, without `dagster dev`.
+"""How the days are run (`sales_assets/orchestration.py`): the schedule and the landing-zone
+sensor (one day per run), backfills (many days per run), and retries of transient reads,
+without `dagster dev`.
 
-Sensors are evaluated with Dagster's own context builders against real folders, a real
-temporary instance and a real HTTP server on 127.0.0.1.
+Sensors are evaluated with Dagster's own context builders against real folders and a real
+temporary instance. The run-failure alert is in test_alerts.py, the freshness sensor in
+test_table_checks.py.
 """
 
 from __future__ import annotations
@@ -9,39 +12,30 @@ from __future__ import annotations
 import errno
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import date, datetime, timezone
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import (
+    BackfillPolicy,
     DagsterEventType,
-    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     Definitions,
-    SensorEvaluationContext,
-    build_run_status_sensor_context,
     build_schedule_context,
     build_sensor_context,
 )
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from sales_assets import orchestration
-from sales_assets.alerts import AlertWebhook, post_alert
 from sales_assets.definitions import build_resources, defs
 from sales_assets.orchestration import (
     daily_sales_job,
     daily_sales_schedule,
     landing_zone_sensor,
-    run_failure_alert,
 )
 from sales_assets.resources import SalesSource
 from sales_assets.settings import SETTINGS
@@ -80,24 +74,29 @@ def test_schedule_skips_before_the_first_day_and_is_on_by_default():
     assert daily_sales_schedule.job_name == "daily_sales_job"
 
 
-def test_schedule_takes_cron_and_timezone_from_settings(tmp_path):
-    """A code location loaded with SALES_SCHEDULE_CRON/SALES_TIMEZONE ticks at that local time."""
+def test_schedule_and_backfill_size_come_from_the_settings(tmp_path):
+    """A code location loaded with SALES_SCHEDULE_CRON/SALES_TIMEZONE ticks at that local time
+    (one day per run), and SALES_BACKFILL_DAYS_PER_RUN sets how many days a backfill run carries."""
     script = (
         "from datetime import datetime; from zoneinfo import ZoneInfo\n"
-        "from dagster import build_schedule_context\n"
+        "from dagster import AssetKey, build_schedule_context\n"
         "from dagster._utils.schedules import cron_string_iterator\n"
         "from sales_assets.definitions import defs\n"
         "repo = defs.get_repository_def(); s = repo.get_schedule_def('daily_sales_schedule')\n"
         "start = datetime(2024, 3, 1, 12, tzinfo=ZoneInfo('UTC')).timestamp()\n"
         "first = next(cron_string_iterator(start, s.cron_schedule, s.execution_timezone))\n"
-        "data = s.evaluate_tick(build_schedule_context(scheduled_execution_time=first, repository_def=repo))\n"
-        "print(s.cron_schedule, s.execution_timezone, first.isoformat(), data.run_requests[0].partition_key)\n"
+        "context = build_schedule_context(scheduled_execution_time=first, repository_def=repo)\n"
+        "[request] = s.evaluate_tick(context).run_requests\n"
+        "policy = defs.resolve_assets_def(AssetKey('sales_metrics')).backfill_policy\n"
+        "print(s.cron_schedule, s.execution_timezone, first.isoformat(), request.partition_key,\n"
+        "      policy.policy_type.value, policy.max_partitions_per_run)\n"
     )
     env = {
         **os.environ,
         "SALES_SCHEDULE_CRON": "30 1 * * *",
         "SALES_TIMEZONE": "Europe/Paris",
         "SALES_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        "SALES_BACKFILL_DAYS_PER_RUN": "3",
     }
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
@@ -105,15 +104,19 @@ def test_schedule_takes_cron_and_timezone_from_settings(tmp_path):
     assert out.returncode == 0, out.stderr
     # 01:30 in Paris on 2 March is 00:30 UTC: the UTC day 1 March has just ended.
     assert out.stdout.split() == [
-        "30",
-        "1",
-        "*",
-        "*",
-        "*",
-        "Europe/Paris",
-        "2024-03-02T01:30:00+01:00",
-        "2024-03-01",
+        *("30", "1", "*", "*", "*", "Europe/Paris"),
+        *("2024-03-02T01:30:00+01:00", "2024-03-01", "MULTI_RUN", "3"),
     ]
+
+
+def test_backfills_carry_many_days_per_run():
+    """Every asset shares the one step, and its backfill policy: SALES_BACKFILL_DAYS_PER_RUN."""
+    graph = defs.resolve_asset_graph()
+    policies = {
+        key.to_user_string(): graph.get(key).backfill_policy for key in graph.get_all_asset_keys()
+    }
+    assert set(policies.values()) == {BackfillPolicy.multi_run(SETTINGS.backfill_days_per_run)}
+    assert SETTINGS.backfill_days_per_run >= 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +132,7 @@ def _land(landing: Path, day: str, rows: int = 50, name: str = "orders.csv", see
 
 
 def _evaluate(instance, landing: Path | None, cursor: str | None = None):
-    source = SalesSource(landing_dir=str(landing) if landing else None)
+    source = SalesSource(landing_dir=str(landing) if landing else None, synthetic_rows=0)
     context = build_sensor_context(
         instance=instance,
         cursor=cursor,
@@ -264,129 +267,6 @@ def test_sensor_without_landing_dir_skips_with_a_reason(instance):
 
 
 # ---------------------------------------------------------------------------------------------
-# Run failure alert
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    bodies: list = []
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        length = int(self.headers["Content-Length"])
-        type(self).bodies.append(
-            (self.path, self.headers["Content-Type"], json.loads(self.rfile.read(length)))
-        )
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook():
-    _Receiver.bodies = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hooks/T000/SECRET", _Receiver.bodies
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
-
-
-def _blocked_day_run(pipeline, day="2024-03-01"):
-    """daily_sales_job for a day whose rejection_rate check fails (no rejects allowed)."""
-    settings = pipeline.configure(synthetic_rows=500, max_reject_rate=0.0).settings
-    job = Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=[daily_sales_job],
-        resources=build_resources(settings),
-    ).resolve_job_def("daily_sales_job")
-    result = job.execute_in_process(
-        partition_key=day, instance=pipeline.instance, raise_on_error=False
-    )
-    assert not result.success
-    return pipeline.instance.get_run_by_id(result.run_id)
-
-
-def _failure_context(instance, run, url):
-    event = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)[0].dagster_event
-    return build_run_status_sensor_context(
-        sensor_name="run_failure_alert",
-        dagster_event=event,
-        dagster_instance=instance,
-        dagster_run=run,
-        resources={"alerts": AlertWebhook(url=url, timeout_seconds=5)},
-    ).for_run_failure()
-
-
-def _alert_tick(instance, url, cursor=None):
-    """One evaluation of the sensor as the daemon does it: from the code location `sales_assets`,
-    read the instance's run failures after `cursor`."""
-    repository = defs.get_repository_def()
-    context = SensorEvaluationContext(
-        instance_ref=None,
-        instance=instance,
-        cursor=cursor,
-        repository_def=repository,
-        repository_name=repository.name,
-        resources={"alerts": AlertWebhook(url=url, timeout_seconds=5)},
-        code_location_origin=InProcessCodeLocationOrigin(
-            LoadableTargetOrigin(python_file=None, module_name="sales_assets.definitions"),
-            location_name="sales_assets",
-        ),
-    )
-    run_failure_alert.evaluate_tick(context)
-    return context.cursor
-
-
-def test_failed_run_alert_arrives_as_json(pipeline, webhook):
-    url, bodies = webhook
-    cursor = _alert_tick(pipeline.instance, url)  # first tick: starts after the runs already there
-    run = _blocked_day_run(pipeline)  # executed in-process, as `sales-assets backfill` does
-    assert run.status == DagsterRunStatus.FAILURE
-    _alert_tick(pipeline.instance, url, cursor)
-    assert len(bodies) == 1
-    path, content_type, alert = bodies[0]
-    assert path == "/hooks/T000/SECRET" and content_type == "application/json"
-    assert (
-        alert["run_id"] == run.run_id
-        and alert["job"] == "daily_sales_job"
-        and alert["day"] == "2024-03-01"
-    )
-    assert alert["failed_steps"] == ["clean_sales"]
-    assert "cleaned_sales:rejection_rate" in alert["failed_checks"]
-    assert alert["error"].startswith("clean_sales: day 2024-03-01 blocked by failed check(s)")
-    assert "rejection_rate" in alert["error"]
-    assert "2024-03-01" in alert["text"] and run.run_id in alert["text"]
-
-
-def test_undeliverable_alert_is_logged_not_raised(pipeline, capsys):
-    with socket.socket() as probe:  # a port nobody listens on: connection refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/hooks/T000/SECRET"
-    run = _blocked_day_run(pipeline)
-    capsys.readouterr()
-    run_failure_alert(_failure_context(pipeline.instance, run, url))  # must not raise
-    logged = capsys.readouterr().err  # the sensor's log (the daemon keeps it with the tick)
-    assert (
-        "not delivered" in logged and f"127.0.0.1:{port}/***" in logged and "SECRET" not in logged
-    )
-
-    problem = post_alert(url, {"run_id": run.run_id, "text": "x"}, timeout=2, attempts=1)
-    assert problem and f"127.0.0.1:{port}/***" in problem and "SECRET" not in problem
-    assert run.run_id in problem
-
-
-def test_alert_sensor_watches_the_code_location_and_is_on_by_default():
-    sensor = defs.get_repository_def().get_sensor_def("run_failure_alert")
-    assert sensor.default_status == DefaultSensorStatus.RUNNING
-
-
-# ---------------------------------------------------------------------------------------------
 # Retries of transient reads
 
 
@@ -440,22 +320,23 @@ def test_bad_landing_file_is_not_retried(pipeline, tmp_path):
 
 def test_transient_landing_read_error_is_retried(pipeline, tmp_path, monkeypatch):
     """An EIO while reading a landing file is the share's fault, not the file's: retried."""
-    from sales_assets.sources import landing
+    from sales_assets.sources.landing import LandingFile
 
     folder = tmp_path / "landing" / "2024-03-01"
     folder.mkdir(parents=True)
     (folder / "orders.csv").write_text(
-        "order_id,order_ts,product,region,quantity,unit_price\n1,2024-03-01T10:00:00Z,widget,north,2,3.50\n"
+        "order_id,order_ts,product,region,quantity,unit_price\n"
+        "1,2024-03-01T10:00:00Z,widget,north,2,3.50\n"
     )
-    real_read_csv, calls = landing._read_csv, []
+    real_open, calls = LandingFile.open, []
 
-    def flaky_read_csv(path):
-        calls.append(path)
+    def flaky_open(file, compression=None):
+        calls.append(file.path)
         if len(calls) == 1:
-            raise OSError(errno.EIO, "Input/output error", str(path))
-        return real_read_csv(path)
+            raise OSError(errno.EIO, "Input/output error", file.path)
+        return real_open(file, compression)
 
-    monkeypatch.setattr(landing, "_read_csv", flaky_read_csv)
+    monkeypatch.setattr(LandingFile, "open", flaky_open)
     result = pipeline.configure(landing_dir=tmp_path / "landing").run("2024-03-01")
     assert result.success
     assert _retries(pipeline.instance, result.run_id) == 1
