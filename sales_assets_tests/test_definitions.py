@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -15,20 +14,11 @@ from dagster import AssetKey, DailyPartitionsDefinition, DefaultScheduleStatus
 from sales_assets.definitions import defs
 from sales_assets.settings import REPO_ROOT, SETTINGS
 from sales_assets.sources.synthetic import synthetic_day
-from sales_assets.transforms import clean_sales
+from sales_assets.transforms import apply_cleaning_rules
 
-BIN = Path(sys.executable).parent
-ASSETS = {"raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics"}
-# contract section 6: check -> (asset, blocks downstream)
-CHECKS = {
-    "raw_sales_schema": ("raw_sales", True),
-    "cleaned_sales_schema": ("cleaned_sales", True),
-    "rows_accounted_for": ("cleaned_sales", True),
-    "rejection_rate": ("cleaned_sales", True),
-    "sales_metrics_schema": ("sales_metrics", True),
-    "revenue_reconciles": ("sales_metrics", True),
-    "daily_volume": ("cleaned_sales", False),
-}
+from .helpers import BIN, day_dir, rows, write
+
+ASSETS = {"raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics", "sales_report"}
 
 
 def test_assets_and_lineage():
@@ -40,6 +30,7 @@ def test_assets_and_lineage():
         "cleaned_sales": {"raw_sales"},
         "rejected_sales": {"raw_sales"},
         "sales_metrics": {"cleaned_sales"},
+        "sales_report": {"sales_metrics", "rejected_sales"},
     }
     for key in ASSETS:
         partitions = graph.get(AssetKey(key)).partitions_def
@@ -48,13 +39,13 @@ def test_assets_and_lineage():
         assert partitions.start.date() == SETTINGS.start_date
 
 
-def test_checks_of_the_contract():
-    specs = {
-        spec.name: (spec.asset_key.to_user_string(), spec.blocking)
-        for assets_def in defs.resolve_asset_graph().assets_defs
-        for spec in assets_def.check_specs
-    }
-    assert {name: specs.get(name) for name in CHECKS} == CHECKS
+def test_one_step_loads_every_asset_and_can_run_a_subset():
+    """The graph is one multi-asset step (a day is published in one transaction); a run may
+    select any of its assets (see test_assets for what each subset publishes)."""
+    graph = defs.resolve_asset_graph()
+    steps = {graph.get(AssetKey(key)).assets_def for key in ASSETS}
+    assert [step.node_def.name for step in steps] == ["daily_sales"]
+    assert steps.pop().can_subset
 
 
 def test_job_and_schedule():
@@ -70,11 +61,14 @@ def test_job_and_schedule():
 
 def test_resources_follow_the_settings():
     resources = defs.resources
-    assert resources["io_manager"].url == str(SETTINGS.warehouse)
-    assert resources["io_manager"].schema_name == "sales"
-    assert resources["warehouse"].url == str(SETTINGS.warehouse)
+    for name in ("io_manager", "warehouse"):
+        assert resources[name].url == SETTINGS.warehouse
+        assert resources[name].schema_name == "sales"
+        assert resources[name].lock_timeout_seconds == SETTINGS.lock_timeout_seconds
     assert resources["source"].synthetic_rows == SETTINGS.synthetic_rows
+    assert resources["source"].landing_dir == SETTINGS.landing_dir
     assert resources["quality"].max_reject_rate == SETTINGS.max_reject_rate
+    assert resources["reports"].path == str(SETTINGS.reports_dir)
 
 
 # -- the command lines of the README, as subprocesses (each ~3-5 s) --------------------------------
@@ -107,7 +101,7 @@ def stored(tmp_path: Path) -> dict[str, int]:
 
 
 def expected_synthetic(day: str, rows: int) -> dict[str, int]:
-    cleaned, rejected = clean_sales(
+    cleaned, rejected = apply_cleaning_rules(
         synthetic_day(date.fromisoformat(day), rows), date.fromisoformat(day)
     )
     metrics = cleaned.groupby(["product", "region"]).ngroups
@@ -119,6 +113,7 @@ def expected_synthetic(day: str, rows: int) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 def test_dagster_asset_materialize_on_the_embedded_defaults(tmp_path):
     result = cli(
         [
@@ -139,6 +134,7 @@ def test_dagster_asset_materialize_on_the_embedded_defaults(tmp_path):
     assert "RUN_SUCCESS" in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_dg_check_defs_and_dg_launch(tmp_path):
     check = cli(["dg", "check", "defs"], tmp_path)
     assert check.returncode == 0, check.stderr[-3000:] + check.stdout[-3000:]
@@ -166,10 +162,9 @@ def test_bad_setting_reaches_the_user_of_the_cli(tmp_path, variable, value):
     assert f"{variable}='{value}'" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_dagster_asset_materialize_on_a_landing_folder(tmp_path):
     """The README's CLI on a landing day mixing formats, schemas and dirty rows."""
-    from .test_landing import day_dir, rows, write
-
     landing = tmp_path / "landing"
     folder = day_dir(landing)
     write(rows("c", 4, store=["1", "2", "3", "4"]), folder / "a.csv")
