@@ -20,7 +20,8 @@ LARGE_STRING = pa.large_string()  # what `string[pyarrow]` holds
 
 def to_arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """A text column as arrow large_string (no copy when it is `string[pyarrow]` already)."""
-    return pa.array(values.astype(STRING, copy=False), type=LARGE_STRING)
+    text = values.array if values.dtype == STRING else values.astype(STRING).array
+    return pa.array(text, type=LARGE_STRING)  # via `ArrowStringArray.__arrow_array__`
 
 
 def to_flat_arrow(values: pd.Series) -> pa.Array:

@@ -24,6 +24,8 @@ class Rejection(NamedTuple):
     detail: np.ndarray
 
 
+_NO_DETAIL = np.empty(0, dtype=object)  # a rule that hits no row skips building details
+
 # A rule sees the day and the rows no earlier rule rejected, and rejects some of those.
 Rule = Callable[[ParsedDay, np.ndarray], Rejection]
 
@@ -71,6 +73,8 @@ def wrong_partition(parsed: ParsedDay, open_rows: np.ndarray) -> Rejection:
     order_ts = parsed.order_ts
     outside = (order_ts < start) | (order_ts >= start + pd.Timedelta(days=1))
     hit = open_rows & outside.to_numpy()
+    if not hit.any():
+        return Rejection(hit, _NO_DETAIL)
     detail = "order_ts is on " + order_ts[hit].dt.strftime("%Y-%m-%d")
     return Rejection(hit, detail.astype(object).to_numpy())
 
@@ -135,6 +139,8 @@ def _ordered_integers(values: pd.Series) -> np.ndarray:
 
 def _reject(parsed: ParsedDay, hit: np.ndarray, column: str) -> Rejection:
     """Reject the `hit` rows showing the offending value: `column=value` as received."""
+    if not hit.any():
+        return Rejection(hit, _NO_DETAIL)
     shown = column + "=" + parsed.source[column][hit]
     return Rejection(hit, shown.astype(object).to_numpy())
 
