@@ -28,7 +28,14 @@ from playwright.sync_api import expect
 
 from .dagster_dev import DagsterDev, running_dagster_dev
 from .ui import DagsterUI, chromium_page
-from .ui_facts import asset_truth, backfill_counts, stop_automations
+from .ui_facts import (
+    asset_truth,
+    backfill_counts,
+    check_list_item,
+    graph_passed,
+    latest_icons,
+    stop_automations,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +90,11 @@ def walk(tmp_path_factory) -> Walk:
         return Walk(tmp, days, days[4], env, target=["-f", TOY])
     landing = tmp / "landing"
     landing.mkdir()
-    env.update(SALES_LANDING_DIR=str(landing), SALES_WAREHOUSE=str(tmp / "warehouse.duckdb"))
+    env.update(
+        SALES_LANDING_DIR=str(landing),
+        SALES_WAREHOUSE=str(tmp / "warehouse.duckdb"),
+        SALES_REPORTS_DIR=str(tmp / "reports"),
+    )
     return Walk(tmp, days, days[4], env, landing=landing)
 
 
@@ -157,7 +168,7 @@ def backfill(dev, ui, walk) -> dict:
 def test_the_backfill_page_counts_the_blocked_day_failed_on_the_held_back_assets(
     dev, ui, walk, backfill
 ):
-    status, rows = ui.read_backfill(backfill["id"])
+    status, rows = ui.read_backfill(backfill["id"], ASSETS)
     ui.shot("03_backfill_page_per_asset_counts")
     truth = backfill_counts(dev, backfill["id"])
     assert rows == truth, f"backfill page shows {rows}, GraphQL says {truth}"
@@ -171,36 +182,34 @@ def test_the_graph_counts_checks_and_failed_partitions_as_the_instance_holds_the
 ):
     cards = ui.read_graph_cards()
     ui.shot("04_asset_graph_check_counts_and_partitions", around=ui.graph_cards())
-    truth = {asset: asset_truth(dev, asset, walk.days) for asset in ASSETS}
-    for asset, names in CHECKS.items():
-        statuses = truth[asset]["checks"]
-        for name in names:
-            assert all(statuses[name][d] == "SUCCEEDED" for d in walk.good_days), (
-                name,
-                statuses[name],
-            )
-        # The graph counts a partitioned check as passed only if none of its days failed.
-        passed = sum(set(statuses[n].values()) == {"SUCCEEDED"} for n in names)
-        shown = cards[asset]["checks"]
-        assert shown == f"{passed} / {len(names)} Passed", (
-            f"{asset}: graph shows {shown!r}, GraphQL {statuses}"
-        )
-    assert truth["cleaned_sales"]["checks"]["rejection_rate"][walk.bad_day] == "FAILED"
-    assert truth["raw_sales"]["checks"]["raw_sales_schema"][walk.bad_day] == "SUCCEEDED"
-    assert cards["raw_sales"]["checks"] == "1 / 1 Passed"
     for asset in ASSETS:
+        truth = asset_truth(dev, asset, walk.days)
+        for name in CHECKS.get(asset, []):
+            days = truth["checks"][name]
+            assert all(days[d] == "SUCCEEDED" for d in walk.good_days), (asset, name, days)
+        if truth["latest"]:
+            expected = f"{graph_passed(truth)} / {len(truth['latest'])} Passed"
+            assert cards[asset]["checks"] == expected, f"{asset}: {cards[asset]}, GraphQL {truth}"
         held_back = asset not in KEPT_ON_BAD_DAY
         assert ("(1 failed)" in cards[asset]["partitions"]) == held_back, (asset, cards[asset])
+    cleaned, raw = (
+        asset_truth(dev, a, walk.days)["checks"] for a in ("cleaned_sales", "raw_sales")
+    )
+    assert cleaned["rejection_rate"][walk.bad_day] == "FAILED", cleaned
+    assert raw["raw_sales_schema"][walk.bad_day] == "SUCCEEDED", raw
+    assert cards["raw_sales"]["checks"] == "1 / 1 Passed", cards
 
 
 def test_each_asset_overview_shows_its_latest_day_checks_passed(dev, ui, walk, backfill):
     for asset, names in CHECKS.items():
         shown = ui.read_latest_check_results(asset)
         ui.shot(f"05_overview_latest_check_results_{asset}")
-        latest = asset_truth(dev, asset, walk.days)["latest"]
-        assert {e["status"] for e in latest.values()} == {"SUCCEEDED"}, (asset, latest)
-        assert {e["partition"] for e in latest.values()} <= set(walk.good_days), (asset, latest)
-        assert shown == {"check_circle": len(names)}, f"{asset}: shown {shown}, GraphQL {latest}"
+        truth = asset_truth(dev, asset, walk.days)
+        assert shown == latest_icons(truth), f"{asset}: shown {shown}, GraphQL {truth['latest']}"
+        for name in names:  # the per-day checks judged the latest materialization's day
+            latest = truth["latest"][name]
+            assert latest["status"] == "SUCCEEDED", (asset, name, latest)
+            assert latest["partition"] in walk.good_days, (asset, name, latest)
 
 
 @pytest.mark.parametrize("asset", ASSETS)
@@ -225,11 +234,21 @@ def test_every_partitions_tab_shows_the_bad_day_as_the_instance_holds_it(
     ui.shot(f"06_partitions_{asset}_bad_day")
 
 
+def test_the_checks_list_draws_the_blocking_failure_red(dev, ui, walk, backfill):
+    listed = ui.read_check_list("cleaned_sales", CHECKS["cleaned_sales"])
+    ui.shot("07_cleaned_sales_checks_list")
+    truth = asset_truth(dev, "cleaned_sales", walk.days)
+    expected = {name: check_list_item(truth, name) for name in listed}
+    assert listed == expected, f"the list shows {listed}, GraphQL {truth['latest']}"
+    # A blocking failure is drawn red: the list takes the severity of the latest evaluation.
+    assert listed["rejection_rate"] == ("cancel", "Failed"), truth["latest"]["rejection_rate"]
+
+
 def test_the_check_metadata_shows_the_failing_values_in_a_readable_dialog(dev, ui, walk, backfill):
     [execution] = dev.check_executions("cleaned_sales", "rejection_rate", partition=walk.bad_day)
     assert execution["status"] == "FAILED", execution
     dialog = ui.open_check_evaluation("cleaned_sales", "rejection_rate", walk.bad_day)
-    ui.shot("07_rejection_rate_bad_day_metadata")
+    ui.shot("08_rejection_rate_bad_day_metadata")
     entries = ui.read_metadata_dialog(dialog, "08_rejection_rate_bad_day")
     text = "\n".join(e["text"] for e in entries.values())
     found = [int(n) for n in re.findall(r"quantity=abc x(\d+)", text)]
@@ -239,14 +258,15 @@ def test_the_check_metadata_shows_the_failing_values_in_a_readable_dialog(dev, u
 
 
 def test_the_partition_plots_show_one_point_per_loaded_day(dev, ui, walk, backfill):
-    plots = {
-        ("cleaned_sales", "rows"): walk.good_days,  # the blocked day is held back: a gap
-        ("rejected_sales", "rejection_rate"): walk.days,  # its quarantine is kept: a peak
-    }
-    for (asset, label), loaded in plots.items():
-        points = {
-            p["day"]: p for p in ui.read_partition_plot(asset, label, f"09_plot_{asset}_{label}")
-        }
+    for asset, label, loaded in [
+        ("cleaned_sales", "rows", walk.good_days),  # the blocked day is held back: a gap
+        ("sales_metrics", "revenue", walk.good_days),
+        ("rejected_sales", "rejection_rate", walk.days),  # its quarantine is kept: a peak
+    ]:
+        plots = ui.read_partition_plots(asset)
+        assert label in plots, f"{asset} plots {sorted(plots)}: no numeric {label!r} metadata"
+        ui.shot_plot(label, f"09_plot_{asset}_{label}")
+        points = {p["day"]: p for p in plots[label]}
         truth = asset_truth(dev, asset, walk.days)["metadata"]
         for day in walk.days:
             point, value = points[day], truth.get(day, {}).get(label)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from .ui_js import OVERFLOWS_JS, READ_CHART_JS, ROW_NUMBERS_JS
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -30,34 +32,6 @@ PARTITION_STATUSES = ("Failed", "Materialized", "Materializing", "Missing")
 STATUS_FILTER = re.compile(rf"^({'|'.join(PARTITION_STATUSES)}) \((\d+)\)$")
 # An asset card's "Asset checks" row on the graph ("[/]": a bare "/" breaks Playwright's selector).
 PASSED = re.compile(r"\d+ [/] \d+ Passed")
-# Chart.js draws on a canvas, so the DOM holds no points. react-chartjs-2 keeps the Chart.js
-# instance in a ref of the component that renders the canvas: read the points it drew (label,
-# value, pixel position) and the canvas pixels under them.
-READ_CHART_JS = """canvas => {
-  const fiberKey = Object.keys(canvas).find(k => k.startsWith('__reactFiber$'));
-  let chart = null;
-  for (let f = canvas[fiberKey]; f && !chart; f = f.return) {
-    for (let h = f.memoizedState; h && typeof h === 'object' && 'next' in h; h = h.next) {
-      const ref = h.memoizedState && h.memoizedState.current;
-      if (ref && typeof ref.getDatasetMeta === 'function') { chart = ref; break; }
-    }
-  }
-  if (!chart) return null;
-  const ctx = canvas.getContext('2d'), scale = canvas.width / chart.width;
-  const inked = (x, y) => {  // a saturated (drawn, not grid-grey) pixel within 3 px
-    const d = ctx.getImageData(Math.round((x - 3) * scale), Math.round((y - 3) * scale),
-                               Math.round(7 * scale), Math.round(7 * scale)).data;
-    for (let i = 0; i < d.length; i += 4) {
-      if (d[i + 3] > 200 && Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]) > 80) return true;
-    }
-    return false;
-  };
-  return chart.getDatasetMeta(0).data.map((point, i) => ({
-    day: chart.data.labels[i], value: chart.data.datasets[0].data[i].y,
-    skipped: !!point.skip, inked: inked(point.x, point.y)}));
-}"""
-# An element (a dialog body, a table) that needs a horizontal scroll bar to be read.
-OVERFLOWS_JS = "el => [el, ...el.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflowX !== 'visible')"
 
 
 @contextmanager
@@ -219,20 +193,32 @@ class DagsterUI:
         expect(pane).to_contain_text(day)
         return pane
 
-    def read_backfill(self, backfill_id: str) -> tuple[str, dict[str, list[int]]]:
-        """The backfill page: its status, and per asset the numbers of its row
-        (partitions targeted, in progress, succeeded, failed)."""
+    def read_backfill(self, backfill_id: str, assets: list[str]) -> tuple[str, dict]:
+        """The backfill page: its status, and per asset the numbers of its row (partitions
+        targeted, in progress, succeeded, failed). The table renders its rows lazily: each
+        asset's row is awaited by its link (named twice: the truncating label repeats it)."""
         self.goto(f"/runs/b/{backfill_id}")
-        expect(self.page.get_by_text("Partitions targeted")).to_be_visible()
+        rows: dict[str, list[int]] = {}
+        for asset in assets:
+            link = self.page.get_by_role("link", name=asset)
+            expect(link).to_have_attribute("href", f"/assets/{asset}")
+            rows[asset] = link.evaluate(ROW_NUMBERS_JS)
         status = self.page.get_by_text("Status", exact=True).locator(
             "xpath=following-sibling::*[1]"
         )
-        rows: dict[str, list[int]] = {}
-        for link in self.page.get_by_role("link").all():
-            asset = re.fullmatch(r"/assets/([^/?]+)", link.get_attribute("href") or "")
-            if asset:
-                rows[asset.group(1)] = _numbers_of_row(link)
         return status.inner_text().strip(), rows
+
+    def read_check_list(self, asset: str, checks: list[str]) -> dict[str, tuple[str, str]]:
+        """The Checks tab's list: per check its icon and status word, both summed up over
+        all its days (each item is titled by its check's name)."""
+        self.goto(f"/assets/{asset}?view=checks")
+        items = {}
+        for check in checks:
+            title = self.page.get_by_title(check, exact=True).first
+            item = title.locator("xpath=ancestor::div[.//*[@role='img']][1]")
+            icon = item.get_by_role("img").first.get_attribute("aria-label")
+            items[check] = (icon, item.inner_text().split("\n")[-1].strip())
+        return items
 
     def open_check_evaluation(self, asset: str, check: str, day: str) -> Locator:
         """The check's Execution history, the `day` row's metadata button; returns the dialog."""
@@ -265,37 +251,28 @@ class DagsterUI:
                 self.button("Close", inner).click()
         return entries
 
-    def read_partition_plot(self, asset: str, label: str, name: str) -> list[dict]:
-        """The asset's Overview > Metadata > Plots, by partition: the plot titled `label`.
-        Per partition: the plotted value, whether Chart.js skipped it, whether it is inked."""
+    def read_partition_plots(self, asset: str) -> dict[str, list[dict]]:
+        """The asset's Overview > Metadata > Plots, by partition: per plot title, per
+        partition the plotted value, whether Chart.js skipped it and whether it is inked."""
         self.goto(f"/assets/{asset}?view=overview")
         self.button("Plots").click()
-        self.button("Partitions").click()  # x = partition
+        self.button("Partitions").click()  # x = partition keys
+        canvases = self.page.locator("canvas")
+        expect(canvases.first).to_be_visible()
+        for _ in range(40):  # each chart attaches to its canvas just after it mounts
+            charts = canvases.evaluate_all(f"cs => cs.map({READ_CHART_JS})")
+            if all(charts):
+                return {chart["label"]: chart["points"] for chart in charts}
+            self.page.wait_for_timeout(250)
+        raise AssertionError(f"{asset}: a plot canvas has no Chart.js chart behind it")
+
+    def shot_plot(self, label: str, name: str) -> Path:
+        """Screenshot of the open plot titled `label` (its title and canvas)."""
         plot = (
             self.page.locator("div")
             .filter(has=self.page.get_by_text(label, exact=True))
             .filter(has=self.page.locator("canvas"))
             .last
         )
-        canvas = plot.locator("canvas")
-        expect(canvas).to_have_count(1)
         plot.scroll_into_view_if_needed()
-        self.shot(name, plot)
-        points = canvas.evaluate(READ_CHART_JS)
-        assert points is not None, f"no Chart.js chart behind the {asset} plot {label!r}"
-        return points
-
-
-def _numbers_of_row(link: Locator) -> list[int]:
-    """The four counts of the table row holding `link` (the row is a grid of divs, not a
-    <tr>: climb to the first ancestor whose text ends in four numbers)."""
-    return link.evaluate(
-        """a => {
-          for (let el = a.parentElement; el; el = el.parentElement) {
-            const lines = el.innerText.split('\\n').map(s => s.trim()).filter(Boolean);
-            const tail = lines.slice(-4);
-            if (lines.length > 4 && tail.every(s => /^\\d+$/.test(s))) return tail.map(Number);
-          }
-          return null;
-        }"""
-    )
+        return self.shot(name, plot)

@@ -25,7 +25,7 @@ query Truth($key: AssetKeyInput!) {
       }
       assetChecksOrError { ... on AssetChecks { checks {
         name
-        executionForLatestMaterialization { status partition }
+        executionForLatestMaterialization { status partition evaluation { severity } }
         partitionStatuses { ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } } }
       } } }
     }
@@ -52,9 +52,9 @@ query States($repo: RepositorySelector!) {
 
 
 def asset_truth(dev: DagsterDev, asset: str, days: list[str]) -> dict:
-    """Per day of `days`: the asset's partition status, each check's status, the latest
-    materialization's numeric metadata; and each check's execution for the latest
-    materialization."""
+    """What the asset's pages are built from: per day of `days` its partition status and each
+    per-day check's status; per check the statuses of all its days and its execution for the
+    latest materialization; per day the numeric metadata of its latest materialization."""
     node = dev.graphql(ASSET_TRUTH, key={"path": [asset]})["assetNodeOrError"]
     metadata: dict[str, dict] = {}
     for event in node["assetMaterializations"]:  # newest first
@@ -63,14 +63,62 @@ def asset_truth(dev: DagsterDev, asset: str, days: list[str]) -> dict:
         }
         metadata.setdefault(event["partition"], values)
     checks = (node["assetChecksOrError"] or {}).get("checks", [])
+    ranges = {c["name"]: (c["partitionStatuses"] or {}).get("ranges") or [] for c in checks}
     return {
         "partitions": _by_day(node["assetPartitionStatuses"]["ranges"], days, "MISSING"),
-        "checks": {
-            c["name"]: _by_day(c["partitionStatuses"]["ranges"], days, "MISSING") for c in checks
-        },
+        "checks": {name: _by_day(r, days, "MISSING") for name, r in ranges.items() if r},
+        "all_days": {name: {x["status"] for x in r} for name, r in ranges.items()},
         "latest": {c["name"]: c["executionForLatestMaterialization"] or {} for c in checks},
         "metadata": metadata,
     }
+
+
+def graph_passed(truth: dict) -> int:
+    """How many checks an asset card on the graph counts in "N / M Passed" (Dagster 1.13's
+    AssetChecksStatusSummary): a check with day statuses passes only when every day it ran
+    SUCCEEDED (one failed day in the whole history is enough to not pass); a check without
+    days passes when its execution for the latest materialization SUCCEEDED."""
+    return sum(
+        days == {"SUCCEEDED"} if days else truth["latest"][name].get("status") == "SUCCEEDED"
+        for name, days in truth["all_days"].items()
+    )
+
+
+def latest_icons(truth: dict) -> dict[str, int]:
+    """The Overview tab's "Latest check results" tags (icon name -> count), from each check's
+    execution for the latest materialization; a failure is a warning when its severity is."""
+    icons: dict[str, int] = {}
+    for execution in truth["latest"].values():
+        status = execution.get("status")
+        warn = (execution.get("evaluation") or {}).get("severity") == "WARN"
+        icon = "warning_outline" if status == "FAILED" and warn else LATEST_ICONS[status]
+        icons[icon] = icons.get(icon, 0) + 1
+    return icons
+
+
+LATEST_ICONS = {
+    "SUCCEEDED": "check_circle",
+    "FAILED": "cancel",
+    "EXECUTION_FAILED": "cancel",
+    "SKIPPED": "dot",
+    None: "dot",  # not evaluated
+}
+
+
+def check_list_item(truth: dict, name: str) -> tuple[str, str]:
+    """The Checks tab's list item of a check (icon, word), summed up as Dagster 1.13 does it
+    (asset-checks/util.tsx): any failed day makes it failed, drawn as a warning when the
+    *latest* execution's severity is WARN, whatever the failed day's own severity."""
+    latest = truth["latest"][name]
+    statuses = truth["all_days"][name] or {latest.get("status")}
+    warn = (latest.get("evaluation") or {}).get("severity") == "WARN"
+    if statuses & {"FAILED", "EXECUTION_FAILED"}:
+        return ("warning_outline" if warn else "cancel"), "Failed"
+    if "SKIPPED" in statuses:
+        return "dot", "Skipped"
+    if "SUCCEEDED" in statuses:
+        return "check_circle", "Succeeded"
+    return "status", "Not evaluated"
 
 
 def _by_day(ranges: list[dict], days: list[str], default: str) -> dict[str, str]:
