@@ -1,31 +1,31 @@
-"""`sales-assets backfill START END` as a user runs it: a subprocess on a real instance and DuckDB file."""
+"""`sales-assets backfill START END` as a user runs it: a subprocess on a real instance and
+DuckDB file, in runs of SALES_BACKFILL_DAYS_PER_RUN days, one line per day in its table."""
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
-import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from sales_assets.settings import REPO_ROOT
-from sales_assets.sources.synthetic import generate_orders
 
-CONTRACT_CHECKS = {
-    "raw_sales_schema",
-    "cleaned_sales_schema",
-    "rows_accounted_for",
-    "rejection_rate",
-    "daily_volume",
-    "sales_metrics_schema",
-    "revenue_reconciles",
-}
+from .helpers import (
+    DAY_CHECK_KEYS,
+    check_record,
+    clean_env,
+    days,
+    run_command,
+    write_day,
+    write_garbage_day,
+)
+
 CLI = [sys.executable, "-m", "sales_assets.cli", "backfill"]
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @pytest.fixture
@@ -34,27 +34,16 @@ def env(tmp_path) -> dict:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
-    return {
-        **environment,
-        "DAGSTER_HOME": str(home),
-        "SALES_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-        "SALES_SYNTHETIC_ROWS": "400",
-    }
-
-
-def _backfill(env: dict, *days: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*CLI, *days, "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO_ROOT,
+    return clean_env(
+        home, SALES_WAREHOUSE=str(tmp_path / "warehouse.duckdb"), SALES_SYNTHETIC_ROWS="200"
     )
 
 
-def _rows(env: dict, table: str, column: str) -> dict[str, int]:
+def backfill(env: dict, *days_: str):
+    return run_command([*CLI, *days_, "--quiet"], env, timeout=600)
+
+
+def stored_days(env: dict, table: str, column: str) -> dict[str, int]:
     with duckdb.connect(env["SALES_WAREHOUSE"], read_only=True) as connection:
         pairs = connection.execute(
             f"SELECT {column}::VARCHAR, count(*) FROM sales.{table} GROUP BY 1"
@@ -62,101 +51,119 @@ def _rows(env: dict, table: str, column: str) -> dict[str, int]:
     return dict(pairs)
 
 
-def _runs(env: dict):
+def day_lines(stdout: str) -> dict[str, list[str]]:
+    """The per-day table: day -> its cells (status, raw, cleaned, rejected, ...)."""
+    found = {}
+    for line in stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", cells[0]):
+            found[cells[0]] = cells[1:]
+    return found
+
+
+def runs(env: dict) -> list:
+    """The backfill's runs, oldest first."""
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        # the days' runs; the run of the completeness check after them has no day
-        runs = [
-            r
-            for r in instance.get_runs(RunsFilter(job_name="daily_sales_job"))
-            if "dagster/partition" in r.tags
-        ]
-        checks = {
-            run.tags["dagster/partition"]: {
-                (
-                    e.dagster_event.event_specific_data.check_name,
-                    e.dagster_event.event_specific_data.passed,
-                )
-                for e in instance.all_logs(
-                    run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
-                )
-            }
-            for run in runs
-        }
-        return {run.tags["dagster/partition"]: run.status for run in runs}, checks
+        return list(reversed(instance.get_runs(RunsFilter(job_name="daily_sales_job"))))
 
 
-def test_backfill_records_one_run_per_day_and_loads_every_day(env):
-    done = _backfill(env, "2024-03-01", "2024-03-03")
+@pytest.mark.slow
+def test_the_backfill_loads_every_day_in_one_run_with_each_days_checks(env):
+    three = days("2024-03-01", 3)
+    done = backfill(env, three[0], three[-1])
     assert done.returncode == 0, done.stderr
-    days = ["2024-03-01", "2024-03-02", "2024-03-03"]
-    for day in days:
-        assert any(line.startswith(f"| {day} | ok") for line in done.stdout.splitlines()), (
-            done.stdout
-        )
+    assert {day: cells[0] for day, cells in day_lines(done.stdout).items()} == dict.fromkeys(
+        three, "ok"
+    )
     assert "3 of 3 day(s) succeeded" in done.stdout
 
-    statuses, checks = _runs(env)
-    assert statuses == {day: DagsterRunStatus.SUCCESS for day in days}
-    for day in days:  # every day has its own check results, all passed
-        assert CONTRACT_CHECKS <= {name for name, _ in checks[day]}
-        assert all(passed for name, passed in checks[day] if name in CONTRACT_CHECKS), checks[day]
-    assert _rows(env, "raw_sales", "partition_date") == {day: 400 for day in days}
-    assert set(_rows(env, "sales_metrics", "order_date")) == set(days)
-    # completeness is evaluated once, after the days, in a run of its own that the backfill prints
-    assert all("sales_metrics_complete" not in {name for name, _ in checks[day]} for day in days)
+    [run] = runs(env)  # three days, SALES_BACKFILL_DAYS_PER_RUN=30 by default: one run
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert (run.tags[RANGE_START], run.tags[RANGE_END]) == (three[0], three[-1])
+    assert run.tags["sales_assets/cli_backfill"].startswith("2024-03-01..2024-03-03@")
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        (run,) = [
-            r
-            for r in instance.get_runs(RunsFilter(job_name="daily_sales_job"))
-            if "dagster/partition" not in r.tags
-        ]
-        (evaluation,) = instance.all_logs(
-            run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
-        )
-    assert evaluation.dagster_event.event_specific_data.check_name == "sales_metrics_complete"
-    assert (
-        f"completeness (sales_metrics_complete): {evaluation.dagster_event.event_specific_data.description}"
-        in done.stdout
-    )
+        for day in three:  # every day has its own check results, all passed
+            for asset, check in DAY_CHECK_KEYS:
+                record = check_record(instance, asset, check, day)
+                assert record.run_id == run.run_id and record.evaluation.passed, (day, check)
+        complete = check_record(instance, "sales_metrics", "sales_metrics_complete", None)
+    assert complete.run_id == run.run_id  # once, after the run's days
+    summary = f"completeness (sales_metrics_complete): {complete.evaluation.description}"
+    assert summary in done.stdout
+    assert stored_days(env, "raw_sales", "partition_date") == dict.fromkeys(three, 200)
+    assert set(stored_days(env, "sales_metrics", "order_date")) == set(three)
 
 
-def test_a_blocked_day_fails_the_backfill_and_only_itself(env, tmp_path):
+@pytest.mark.slow
+def test_seven_days_three_a_run_with_one_bad_day(env, tmp_path):
     landing = tmp_path / "landing"
-    for day, dirty in [("2024-03-01", 0.01), ("2024-03-02", 0.5), ("2024-03-03", 0.01)]:
-        (landing / day).mkdir(parents=True)
-        generate_orders(date.fromisoformat(day), 400, dirty_rate=dirty).to_csv(
-            landing / day / "orders.csv", index=False
-        )
-    (landing / "2024-03-04").mkdir()
-    (landing / "2024-03-04" / "orders.txt").write_text("not data")
+    seven = days("2024-03-01", 7)
+    bad = seven[4]
+    for day in seven:
+        write_day(landing, day, rows=200)
+    garbage = write_garbage_day(landing, bad, rows=200)
+    env = {**env, "SALES_LANDING_DIR": str(landing), "SALES_BACKFILL_DAYS_PER_RUN": "3"}
 
-    done = _backfill({**env, "SALES_LANDING_DIR": str(landing)}, "2024-03-01", "2024-03-04")
+    done = backfill(env, seven[0], seven[-1])
+
+    assert done.returncode == 1, done.stderr
+    table = day_lines(done.stdout)
+    assert {day: cells[0] for day, cells in table.items()} == {
+        day: "blocked" if day == bad else "ok" for day in seven
+    }
+    assert table[bad][1] == "200" and int(table[bad][3]) >= garbage  # raw, rejected rows
+    assert "6 of 7 day(s) succeeded" in done.stdout
+    assert f"BLOCKED {bad}" in done.stderr and "rejection_rate" in done.stderr
+    assert f"invalid_quantity {garbage}" in done.stderr
+
+    recorded = runs(env)
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in recorded] == [
+        (seven[0], seven[2]),
+        (seven[3], seven[5]),
+        (seven[6], seven[6]),
+    ]
+    assert [r.status for r in recorded] == [
+        DagsterRunStatus.SUCCESS,
+        DagsterRunStatus.FAILURE,
+        DagsterRunStatus.SUCCESS,
+    ]
+    assert set(stored_days(env, "sales_metrics", "order_date")) == set(seven) - {bad}
+    assert stored_days(env, "raw_sales", "partition_date") == dict.fromkeys(seven, 200)
+
+
+@pytest.mark.slow
+def test_a_blocked_day_and_a_bad_file_fail_alone_with_their_message(env, tmp_path):
+    landing = tmp_path / "landing"
+    four = days("2024-03-01", 4)
+    for day in four[:3]:
+        write_day(landing, day, rows=200)
+    write_garbage_day(landing, four[1], rows=200)
+    (landing / four[3]).mkdir()
+    (landing / four[3] / "orders.txt").write_text("not data")
+
+    done = backfill({**env, "SALES_LANDING_DIR": str(landing)}, four[0], four[-1])
     assert done.returncode == 1
-    assert "BLOCKED 2024-03-02" in done.stderr and "rejection_rate" in done.stderr
-    assert "FAILED 2024-03-04" in done.stderr and "orders.txt" in done.stderr
+    assert f"BLOCKED {four[1]}" in done.stderr and "rejection_rate" in done.stderr
+    assert f"FAILED {four[3]}" in done.stderr and "orders.txt" in done.stderr
     assert "2 of 4 day(s) succeeded" in done.stdout
-
-    statuses, _ = _runs(env)
-    assert statuses["2024-03-01"] == statuses["2024-03-03"] == DagsterRunStatus.SUCCESS
-    assert statuses["2024-03-02"] == statuses["2024-03-04"] == DagsterRunStatus.FAILURE
-    assert set(_rows(env, "sales_metrics", "order_date")) == {"2024-03-01", "2024-03-03"}
+    assert set(stored_days(env, "sales_metrics", "order_date")) == {four[0], four[2]}
 
 
 @pytest.mark.parametrize(
-    "days, named",
+    "days_, named",
     [
         (("2023-12-31", "2024-01-02"), "2023-12-31"),  # before SALES_START_DATE
         (("2024-03-01", "2999-01-01"), "2999-01-01"),  # not a complete day yet
         (("2024-02-30", "2024-03-01"), "2024-02-30"),  # not a date
     ],
 )
-def test_unknown_days_are_refused_naming_the_key_and_the_range(env, days, named):
-    done = _backfill(env, *days)
+def test_unknown_days_are_refused_naming_the_key_and_the_range(env, days_, named):
+    done = backfill(env, *days_)
     assert done.returncode == 2
     assert named in done.stderr and "valid days: 2024-01-01 .." in done.stderr
     assert not Path(env["SALES_WAREHOUSE"]).exists()
 
 
 def test_end_before_start_is_refused(env):
-    done = _backfill(env, "2024-03-02", "2024-03-01")
+    done = backfill(env, "2024-03-02", "2024-03-01")
     assert done.returncode == 2 and "before START" in done.stderr
