@@ -67,7 +67,10 @@ def asset_metadata(staged: StagedDay, asset: str, source_kind: str) -> dict[str,
         }
     if asset == REJECTED:
         counts = rejects_by_reason(frames[REJECTED])
+        raw_rows = len(frames[REJECTED]) + len(frames.get(CLEANED, ()))
         return {
+            # Plotted per day; a blocked day's share shows here (its cleaned rows are held back).
+            "rejection_rate": round(len(frames[REJECTED]) / raw_rows, 6) if raw_rows else 0.0,
             "rejects_by_reason": MetadataValue.json(counts),
             **{f"rejected_{k}": v for k, v in counts.items()},
         }

@@ -51,8 +51,11 @@ def proportional_sample(rejected: pd.DataFrame, size: int = SAMPLE_ROWS) -> pd.D
 def rejection_rate(raw_rows: int, rejected: pd.DataFrame, max_rate: float) -> Finding:
     """ERROR (blocks) above `max_rate`, WARN above a fifth of it, else passes."""
     rate = len(rejected) / raw_rows if raw_rows else 0.0
-    warn_above = max_rate * WARN_SHARE_OF_LIMIT
-    severity = AssetCheckSeverity.ERROR if rate > max_rate else AssetCheckSeverity.WARN
+    warn_above = round(max_rate * WARN_SHARE_OF_LIMIT, 6)
+    # A pass is recorded at ERROR, the check's own level: the UI colours a check by its latest
+    # evaluation's severity, and a blocked day must then show red, not a warning.
+    warns = warn_above < rate <= max_rate
+    severity = AssetCheckSeverity.WARN if warns else AssetCheckSeverity.ERROR
     if rate > max_rate:
         verdict = "blocked: above"
     elif rate > warn_above:
