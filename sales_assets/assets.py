@@ -317,13 +317,21 @@ def table_checks(loader: Loader):
         )
 
 
+class DaysNotLoaded(Failure):
+    """Some days of the run were blocked or failed; the others stand (never retried).
+
+    Dagster's UI prints the exception's class before its message: this one says what happened
+    (`sales_assets.assets.DaysNotLoaded: 1 of 7 day(s) not loaded: ...`), a bare Failure would
+    print a framework path there."""
+
+
 def fail_on_bad_days(outcomes: list[DayOutcome]) -> None:
     """Fail the step when any day was blocked or failed, naming each; the others stand."""
     bad = [o for o in outcomes if o.status != "ok"]
     if not bad:
         return
     shown = "\n".join(o.message for o in bad[:10]) + ("\n..." if len(bad) > 10 else "")
-    raise Failure(
+    raise DaysNotLoaded(
         description=f"{len(bad)} of {len(outcomes)} day(s) not loaded:\n{shown}",
         metadata={
             "blocked_days": MetadataValue.json([str(o.day) for o in bad if o.status == "blocked"]),
