@@ -1,12 +1,13 @@
-"""Crash safety: a run killed with SIGKILL while writing leaves each table's day whole.
+"""Crash safety: a run killed with SIGKILL while writing leaves the day whole.
 
-Each table must hold either all of the day's previous rows or all of its new rows, never a
-mix or nothing, and the next run must open the file (replaying or discarding DuckDB's WAL)
-and succeed. Two kinds of kill:
-- deterministic: a subprocess whose IO manager kills itself inside the write transaction,
-  right after the delete of the day's slice or right after the insert, before COMMIT;
-- realistic: `dagster asset materialize` on a large landing day, killed as the log shows each
-  table's write starting.
+A day's tables are published in ONE transaction, so after a kill every table holds either
+all of the day's previous rows or all of its new rows, and all four tables the same load:
+never a mix, never nothing. The next run must open the file (replaying or discarding
+DuckDB's WAL) and succeed. Two kinds of kill:
+- deterministic: a subprocess whose warehouse session kills itself inside the transaction,
+  right after a table's delete or insert, or right after COMMIT (the rows only in the WAL);
+- realistic: `dagster asset materialize` on a large landing day, killed as its log shows
+  each table's write starting, and once the day is published.
 """
 
 from __future__ import annotations
@@ -26,15 +27,10 @@ import pytest
 
 from sales_assets.sources.synthetic import generate_orders
 
+from .helpers import DAY_COLUMN, TABLES, clean_env, materialize_command
+
 REPO = Path(__file__).resolve().parent.parent
 DAY = "2024-03-01"
-TABLES = {
-    "raw_sales": "partition_date",
-    "cleaned_sales": "order_date",
-    "rejected_sales": "partition_date",
-    "sales_metrics": "order_date",
-}
-WRITE_ORDER = list(TABLES)  # the order the run writes them in
 
 
 def fingerprints(database: Path) -> dict[str, tuple]:
@@ -43,59 +39,59 @@ def fingerprints(database: Path) -> dict[str, tuple]:
         return {
             table: tuple(
                 connection.execute(
-                    f"SELECT count(*), sum(hash(t)::HUGEINT) FROM sales.{table} t WHERE {column} = ?",
+                    f"SELECT count(*), sum(hash(t)::HUGEINT) FROM sales.{table} t "
+                    f"WHERE {DAY_COLUMN[table]} = ?",
                     [DAY],
                 ).fetchone()
             )
-            for table, column in TABLES.items()
+            for table in TABLES
         }
 
 
-# -- deterministic: SIGKILL inside the IO manager's transaction ------------------------------
+# -- deterministic: SIGKILL inside the publish transaction ------------------------------------
 
 KILLER = textwrap.dedent(
     """
     import dataclasses, os, signal, sys
     from pathlib import Path
     from dagster import DagsterInstance, materialize
-    from sales_assets.warehouse import duckdb as warehouse, io_manager
-    from sales_assets.assets import clean_sales, raw_sales, sales_metrics
+    from sales_assets.assets import daily_sales
     from sales_assets.definitions import build_resources
     from sales_assets.settings import SETTINGS
+    from sales_assets.warehouse import duckdb as warehouse
 
-    table, moment, database, rows = sys.argv[1:5]
-    insert = io_manager.GrowingPandasTypeHandler.handle_output
+    table, moment, database, rows, day, reports = sys.argv[1:7]
+    session = warehouse.DuckDBSession
+    delete, insert, execute = session.delete, session.insert, warehouse.run
 
-    def handle_output(self, context, table_slice, obj, connection):
-        # DbIOManager calls this after delete_table_slice, on the same connection.
-        if table_slice.table == table and moment == "after_delete":
-            os.kill(os.getpid(), signal.SIGKILL)
-        result = insert(self, context, table_slice, obj, connection)
-        if table_slice.table == table and moment == "before_commit":
-            os.kill(os.getpid(), signal.SIGKILL)
-        return result
+    def kill():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def deleting(self, schema, name, *args):
+        delete(self, schema, name, *args)
+        if (name, moment) == (table, "after_delete"):
+            kill()
+
+    def inserting(self, schema, name, data):
+        insert(self, schema, name, data)
+        if (name, moment) == (table, "after_insert"):
+            kill()
 
     def run(connection, sql, params=()):
-        # After the target table's COMMIT, before the connection closes (and checkpoints):
-        # the new rows live only in the WAL, which the next open must replay.
+        # After COMMIT, before the connection closes (and checkpoints): the new rows live
+        # only in the WAL, which the next open must replay.
         result = execute(connection, sql, params)
-        if sql == "COMMIT" and moment == "after_commit" and target_written:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if sql == "COMMIT" and moment == "after_commit":
+            kill()
         return result
 
-    def handle_output_then_flag(self, context, table_slice, obj, connection):
-        global target_written
-        result = handle_output(self, context, table_slice, obj, connection)
-        target_written = table_slice.table == table
-        return result
-
-    target_written = False
-    execute = warehouse.run
-    warehouse.run = run
-    io_manager.GrowingPandasTypeHandler.handle_output = handle_output_then_flag
-    settings = dataclasses.replace(SETTINGS, warehouse=Path(database), landing_dir=None, synthetic_rows=int(rows))
-    materialize([raw_sales, clean_sales, sales_metrics], partition_key=sys.argv[5],
-                resources=build_resources(settings), instance=DagsterInstance.ephemeral())
+    session.delete, session.insert, warehouse.run = deleting, inserting, run
+    settings = dataclasses.replace(
+        SETTINGS, warehouse=database, landing_dir=None, synthetic_rows=int(rows),
+        reports_dir=Path(reports),
+    )
+    materialize([daily_sales], partition_key=day, resources=build_resources(settings),
+                instance=DagsterInstance.ephemeral())
     """
 )
 
@@ -104,89 +100,73 @@ KILLER = textwrap.dedent(
     ("table", "moment"),
     [
         ("raw_sales", "after_delete"),
-        ("rejected_sales", "before_commit"),
-        ("sales_metrics", "before_commit"),
-        ("cleaned_sales", "after_commit"),
+        ("rejected_sales", "after_insert"),
+        ("sales_metrics", "after_insert"),  # the last statement before COMMIT
+        ("sales_metrics", "after_commit"),
     ],
 )
-def test_sigkill_inside_the_write_transaction_keeps_the_previous_rows(pipeline, table, moment):
-    pipeline.configure(synthetic_rows=2000)
+def test_sigkill_inside_the_publish_transaction_keeps_the_day_whole(pipeline, table, moment):
+    pipeline.configure(synthetic_rows=1000)
     assert pipeline.run(DAY).success
-    old = fingerprints(pipeline.settings.warehouse)
+    old = fingerprints(pipeline.database)
 
+    command = [sys.executable, "-c", KILLER, table, moment, str(pipeline.database), "1500", DAY]
     killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            KILLER,
-            table,
-            moment,
-            str(pipeline.settings.warehouse),
-            "3000",
-            DAY,
-        ],
+        [*command, str(pipeline.root / "reports")],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
 
-    wal = pipeline.settings.warehouse.with_name(pipeline.settings.warehouse.name + ".wal")
-    if moment == "after_commit":
+    wal = pipeline.database.with_name(pipeline.database.name + ".wal")
+    committed = moment == "after_commit"
+    if committed:
         assert wal.exists() and wal.stat().st_size > 0  # the commit is only in the WAL
-    after = fingerprints(pipeline.settings.warehouse)  # a read-only open replays it
-    done = WRITE_ORDER[
-        : WRITE_ORDER.index(table) + (moment == "after_commit")
-    ]  # committed before the kill
-    assert {t: after[t] for t in WRITE_ORDER if t not in done} == {
-        t: old[t] for t in WRITE_ORDER if t not in done
-    }
-    assert all(after[t] != old[t] for t in done)  # the earlier tables hold the new rows whole
-    if "raw_sales" in done:
-        assert after["raw_sales"][0] == 3000
+    after = fingerprints(pipeline.database)  # a read-only open replays it
+    if committed:  # every table holds the new load whole
+        assert all(after[t] != old[t] for t in TABLES) and after["raw_sales"][0] == 1500
+    else:  # every table holds the previous load whole
+        assert after == old
 
-    assert (
-        pipeline.configure(synthetic_rows=3000).run(DAY).success
-    )  # a rerun opens the file and succeeds
-    new = fingerprints(pipeline.settings.warehouse)
-    assert new["raw_sales"][0] == 3000
-    assert all(after[t] == new[t] for t in done)
+    assert pipeline.configure(synthetic_rows=1500).run(DAY).success  # a rerun opens the file
+    new = fingerprints(pipeline.database)
+    assert new["raw_sales"][0] == 1500
+    if committed:
+        assert new == after
 
 
-def test_a_failing_insert_rolls_back_the_delete(pipeline, monkeypatch):
-    """The same transaction, without a kill: an insert that fails after the delete undoes it."""
-    from sales_assets.warehouse import io_manager
+def test_a_failing_insert_rolls_back_every_table_of_the_day(pipeline, monkeypatch):
+    """The same transaction, without a kill: an insert that fails undoes the day's deletes and
+    inserts in every table, those written before it included."""
+    from sales_assets.warehouse.duckdb import DuckDBSession
 
-    pipeline.configure(synthetic_rows=2000)
+    pipeline.configure(synthetic_rows=1000)
     assert pipeline.run(DAY).success
-    old = fingerprints(pipeline.settings.warehouse)
-    insert = io_manager.GrowingPandasTypeHandler.handle_output
+    old = fingerprints(pipeline.database)
+    insert = DuckDBSession.insert
 
-    def failing(self, context, table_slice, obj, connection):
-        insert(self, context, table_slice, obj, connection)
-        if table_slice.table == "cleaned_sales":
+    def failing(self, schema, table, data):
+        insert(self, schema, table, data)
+        if table == "cleaned_sales":
             raise OSError("disk full (simulated) after the insert")
 
-    monkeypatch.setattr(io_manager.GrowingPandasTypeHandler, "handle_output", failing)
-    result = pipeline.configure(synthetic_rows=3000).run(DAY)
+    monkeypatch.setattr(DuckDBSession, "insert", failing)
+    result = pipeline.configure(synthetic_rows=1500).run(DAY)
     assert not result.success
-    after = fingerprints(pipeline.settings.warehouse)
-    assert after["raw_sales"][0] == 3000  # written before the failure
-    assert {t: after[t] for t in ("cleaned_sales", "rejected_sales", "sales_metrics")} == {
-        t: old[t] for t in ("cleaned_sales", "rejected_sales", "sales_metrics")
-    }
+    assert fingerprints(pipeline.database) == old
 
 
 # -- realistic: the CLI on a large day, killed while writing ---------------------------------
 
-OLD_ROWS, NEW_ROWS = 300_000, 320_000
-# (log line that announces a table's write, seconds to wait after it)
+OLD_ROWS, NEW_ROWS = 200_000, 220_000
+# (log line that announces a step of the day's publish, seconds to wait after it)
 KILL_POINTS = [
-    ('raw_sales - STEP_OUTPUT - Yielded output "result"', 0.0),
-    ('Yielded output "cleaned_sales"', 0.0),
-    ('Yielded output "rejected_sales"', 0.05),
-    ('sales_metrics - STEP_OUTPUT - Yielded output "result"', 0.0),
+    ("of sales.raw_sales with", 0.0),
+    ("of sales.cleaned_sales with", 0.0),
+    ("of sales.sales_metrics with", 0.05),
+    (f"published {DAY} to", 0.0),  # committed: the new rows may be only in the WAL
 ]
 
 
@@ -199,19 +179,8 @@ def _landing_day(landing: Path, rows: int, seed: int) -> None:
 
 
 def _cli(env: dict) -> subprocess.Popen:
-    dagster = Path(sys.executable).with_name("dagster")
     return subprocess.Popen(
-        [
-            str(dagster),
-            "asset",
-            "materialize",
-            "-m",
-            "sales_assets.definitions",
-            "--select",
-            "*",
-            "--partition",
-            DAY,
-        ],
+        materialize_command(DAY),
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -222,7 +191,7 @@ def _cli(env: dict) -> subprocess.Popen:
 
 
 def _kill_when(
-    process: subprocess.Popen, marker: str, delay: float, timeout: float = 180.0
+    process: subprocess.Popen, marker: str, delay: float, timeout: float = 600.0
 ) -> list[str]:
     """SIGKILL the run `delay` s after `marker` shows in its log; return the log read so far."""
     lines = []
@@ -246,25 +215,19 @@ def _kill_when(
     return lines
 
 
+@pytest.mark.slow
 def test_cli_run_killed_while_writing_never_leaves_a_mixed_day(tmp_path):
-    landing, database, home = (
-        tmp_path / "landing",
-        tmp_path / "wh" / "warehouse.duckdb",
+    landing, database = tmp_path / "landing", tmp_path / "wh" / "warehouse.duckdb"
+    env = clean_env(
         tmp_path / "dagster_home",
+        SALES_LANDING_DIR=str(landing),
+        SALES_WAREHOUSE=str(database),
+        SALES_REPORTS_DIR=str(tmp_path / "reports"),
     )
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "SALES_LANDING_DIR": str(landing),
-        "SALES_WAREHOUSE": str(database),
-        "PYTHONUNBUFFERED": "1",
-    }
 
     _landing_day(landing, OLD_ROWS, seed=1)
     first = _cli(env)
-    output = first.communicate(timeout=300)[0]
+    output = first.communicate(timeout=600)[0]
     assert first.returncode == 0, output[-3000:]
     old = fingerprints(database)
     assert old["raw_sales"][0] == OLD_ROWS
@@ -278,19 +241,22 @@ def test_cli_run_killed_while_writing_never_leaves_a_mixed_day(tmp_path):
         observed.append((marker, delay, wal, state))
 
     rerun = _cli(env)
-    output = rerun.communicate(timeout=300)[0]
+    output = rerun.communicate(timeout=600)[0]
     assert rerun.returncode == 0, output[-3000:]
     new = fingerprints(database)
     assert new["raw_sales"][0] == NEW_ROWS and all(new[t] != old[t] for t in TABLES)
 
     for marker, delay, wal, state in observed:
-        for table in TABLES:
-            assert state[table] in (old[table], new[table]), (
-                f"{table} after a kill at {marker!r}+{delay}s (WAL left: {wal}) holds neither the old "
-                f"nor the new day: {state[table]} vs old {old[table]} / new {new[table]}"
+        assert state in (old, new), (  # all four tables from one load, old or new
+            f"after a kill at {marker!r}+{delay}s (WAL left: {wal}) the day mixes loads: "
+            + str(
+                {
+                    t: "new" if state[t] == new[t] else "old" if state[t] == old[t] else "neither"
+                    for t in TABLES
+                }
             )
-    summary = [
-        (m, d, w, {t: "new" if s[t] == new[t] else "old" for t in TABLES})
-        for m, d, w, s in observed
-    ]
-    print("\n".join(map(str, summary)))
+        )
+    assert observed[-1][3] == new  # killed after the commit: the new load stands
+    print(
+        "\n".join(f"{m!r}+{d}s WAL={w}: {'new' if s == new else 'old'}" for m, d, w, s in observed)
+    )
