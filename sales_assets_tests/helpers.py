@@ -221,22 +221,26 @@ def run_command(command: list[str], env: dict, timeout: float = 300) -> subproce
 
 
 HOLDER = """
-import duckdb, sys, time
-database, read_only, seconds = sys.argv[1], sys.argv[2] == "ro", float(sys.argv[3])
+import duckdb, os, sys, time
+database, read_only, seconds, release = sys.argv[1], sys.argv[2] == "ro", float(sys.argv[3]), sys.argv[4]
 connection = duckdb.connect(database, read_only=read_only)
 connection.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
 print("held", flush=True)
-time.sleep(seconds)
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline and not (release and os.path.exists(release)):
+    time.sleep(0.05)
 connection.close()
 print("released", time.time(), flush=True)
 """
 
 
-def hold_warehouse(database: str, mode: str, seconds: float) -> subprocess.Popen:
-    """Another process holding the DuckDB file open (`ro` or `rw`) for `seconds`; returns once
-    it holds it. Its last line of output is `released <unix time>`."""
+def hold_warehouse(
+    database: str, mode: str, seconds: float, release: Path | None = None
+) -> subprocess.Popen:
+    """Another process holding the DuckDB file open (`ro` or `rw`) for `seconds`, or until the
+    file `release` appears; returns once it holds it. Its last line is `released <unix time>`."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, database, mode, str(seconds)],
+        [sys.executable, "-c", HOLDER, database, mode, str(seconds), str(release or "")],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -1,18 +1,19 @@
-"""Concurrency: runs that share one DuckDB file wait for each other instead of failing.
+"""Concurrency: runs that share one DuckDB file wait for each other instead of failing, and
+say so while they wait.
 
 DuckDB lets one process write a file at a time, and a process holding it open (even
 read-only) keeps writers out. Every warehouse connection of the pipeline waits with
-exponential backoff while the file is locked (warehouse.connect), up to
+exponential backoff while the file is locked, logging who holds it every few seconds, up to
 SALES_LOCK_TIMEOUT_SECONDS, then fails with a message naming the file and the process
-holding it. These tests use real `dagster asset materialize` processes.
+holding it; a run that waited records the seconds waited on its materializations.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import textwrap
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,55 +21,37 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
-REPO = Path(__file__).resolve().parent.parent
-ROWS = 5_000
-
-HOLDER = textwrap.dedent(
-    """
-    import duckdb, sys, time
-    database, read_only, seconds = sys.argv[1], sys.argv[2] == "ro", float(sys.argv[3])
-    connection = duckdb.connect(database, read_only=read_only)
-    connection.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
-    print("held", flush=True)
-    time.sleep(seconds)
-    connection.close()
-    print("released", time.time(), flush=True)
-    """
+from .helpers import (
+    clean_env,
+    hold_warehouse,
+    log_messages,
+    materialization,
+    materialize_command,
 )
+
+REPO = Path(__file__).resolve().parent.parent
+ROWS = 1_000
+WAITING = "waiting for warehouse"
 
 
 @pytest.fixture
 def env(tmp_path) -> dict:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = clean_env(
+        tmp_path / "dagster_home",
+        SALES_WAREHOUSE=str(tmp_path / "wh" / "warehouse.duckdb"),
+        SALES_SYNTHETIC_ROWS=str(ROWS),
+        SALES_REPORTS_DIR=str(tmp_path / "reports"),
+    )
     # Create the instance's SQLite storage once, as a deployment does: several processes
     # creating a fresh DAGSTER_HOME at the same moment race on its schema migration.
-    with DagsterInstance.from_config(str(home)):
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]):
         pass
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "SALES_WAREHOUSE": str(tmp_path / "wh" / "warehouse.duckdb"),
-        "SALES_SYNTHETIC_ROWS": str(ROWS),
-        "PYTHONUNBUFFERED": "1",
-    }
+    return env
 
 
 def materialize(env: dict, day: str) -> subprocess.Popen:
-    dagster = Path(sys.executable).with_name("dagster")
     return subprocess.Popen(
-        [
-            str(dagster),
-            "asset",
-            "materialize",
-            "-m",
-            "sales_assets.definitions",
-            "--select",
-            "*",
-            "--partition",
-            day,
-        ],
+        materialize_command(day),
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -93,17 +76,6 @@ def finished_at(output: str) -> float:
     return datetime.strptime(line[:25], "%Y-%m-%d %H:%M:%S %z").timestamp()
 
 
-def hold(database: str, mode: str, seconds: float) -> subprocess.Popen:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, database, mode, str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = holder.stdout.readline()
-    assert line.strip() == "held", line
-    return holder
-
-
 def day_is_whole(database: str, day: str) -> None:
     """Every raw row of the day is in cleaned or rejected, and metrics add up to cleaned."""
     with duckdb.connect(database, read_only=True) as connection:
@@ -115,6 +87,7 @@ def day_is_whole(database: str, day: str) -> None:
     assert (raw, cleaned + rejected, orders) == (ROWS, ROWS, cleaned), day
 
 
+@pytest.mark.slow
 def test_four_days_at_once_against_one_file(env):
     days = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"]
     runs = {day: materialize(env, day) for day in days}
@@ -125,6 +98,7 @@ def test_four_days_at_once_against_one_file(env):
         day_is_whole(env["SALES_WAREHOUSE"], day)
 
 
+@pytest.mark.slow
 def test_a_run_waits_while_another_process_holds_the_file_for_20s(env, tmp_path):
     """One file held read-only, another read-write, each for 20 s while a day runs on it."""
     envs = {
@@ -133,7 +107,7 @@ def test_a_run_waits_while_another_process_holds_the_file_for_20s(env, tmp_path)
     }
     for mode_env in envs.values():  # the day before, so the holders have a file to open
         assert finish(materialize(mode_env, "2024-03-01"))[0] == 0
-    holders = {mode: hold(envs[mode]["SALES_WAREHOUSE"], mode, 20) for mode in envs}
+    holders = {mode: hold_warehouse(envs[mode]["SALES_WAREHOUSE"], mode, 20) for mode in envs}
     runs = {mode: materialize(envs[mode], "2024-03-02") for mode in envs}
     for mode in envs:
         code, output = finish(runs[mode])
@@ -145,9 +119,51 @@ def test_a_run_waits_while_another_process_holds_the_file_for_20s(env, tmp_path)
             day_is_whole(envs[mode]["SALES_WAREHOUSE"], day)
 
 
+def release_when_waiting(instance, release: Path, at_most: float) -> threading.Thread:
+    """Touch `release` once the newest run of `instance` logs that it waits for the warehouse
+    (or after `at_most` seconds): the holder lets go only once the wait was said out loud."""
+
+    def watch():
+        deadline = time.monotonic() + at_most
+        while time.monotonic() < deadline:
+            runs = instance.get_runs(limit=1)
+            if runs and any(WAITING in line for line in log_messages(instance, runs[0].run_id)):
+                break
+            time.sleep(0.2)
+        release.touch()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("mode", ["ro", "rw"])  # an analyst's notebook, another writer
+def test_a_run_waiting_for_the_warehouse_says_who_holds_it_and_records_the_wait(pipeline, mode):
+    pipeline.configure(synthetic_rows=200, lock_timeout_seconds=90)
+    assert pipeline.run("2024-03-01").success  # a file for the holder to open
+    release = pipeline.root / "release"
+    holder = hold_warehouse(pipeline.settings.warehouse, mode, 90, release)
+    watcher = release_when_waiting(pipeline.instance, release, at_most=30)
+    try:
+        result = pipeline.run("2024-03-02")
+    finally:
+        release.touch()
+        watcher.join(timeout=30)
+        holder.communicate(timeout=60)
+    assert result.success
+
+    said = [line for line in log_messages(pipeline.instance, result.run_id) if WAITING in line]
+    assert said, f"the run waited for the {mode} holder without saying so in its log"
+    assert said[0].startswith(f"{WAITING} {pipeline.database}: locked by ")
+    assert f"(PID {holder.pid})" in said[0] and "SALES_LOCK_TIMEOUT_SECONDS" in said[0]
+    for table in ("raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics"):
+        metadata = materialization(pipeline.instance, table, "2024-03-02").metadata
+        assert metadata["lock_wait_seconds"].value > 0, table
+
+
 def test_a_lock_held_past_the_timeout_fails_naming_the_holder(env):
     Path(env["SALES_WAREHOUSE"]).parent.mkdir()
-    holder = hold(env["SALES_WAREHOUSE"], "rw", 120)
+    holder = hold_warehouse(env["SALES_WAREHOUSE"], "rw", 120)
     try:
         code, output = finish(materialize({**env, "SALES_LOCK_TIMEOUT_SECONDS": "1"}, "2024-03-01"))
     finally:
