@@ -108,17 +108,18 @@ TIE_BREAK = ["order_ts", "source_file", "source_row"]
 def earliest_order_per_id(orders: pd.DataFrame) -> pd.Series:
     """Which row keeps each order_id: the earliest order_ts, ties by source_file then source_row.
 
-    `orders` holds order_id, order_ts, source_file and source_row (none missing); its index
-    names the rows. Returns, for every row that loses, the index of the row that keeps its
+    `orders` holds order_id, order_ts, source_file and source_row (none missing); its integer
+    index names the rows. Returns, for every row that loses, the index of the row that keeps its
     id (indexed by the losing rows, ascending). File and row are read from the columns,
     never from the frame's order: the warehouse promises no row order.
     """
+    id_number, distinct_ids = pd.factorize(orders["order_id"])  # equal ids, equal numbers
     best_first = _sort_order(orders, TIE_BREAK)  # positions: an id's keeper before its copies
-    id_number = pd.factorize(orders["order_id"].iloc[best_first])[0]  # 0, 1, ... as first seen
-    later = pd.Series(id_number).duplicated(keep="first").to_numpy()  # a copy after the keeper
-    rows = orders.index[best_first]
-    keeper = rows[~later][id_number]  # id number k is kept by the k-th first appearance
-    return pd.Series(keeper[later], index=rows[later]).sort_index()
+    ranked_ids, rows = id_number[best_first], orders.index[best_first]
+    later = pd.Series(ranked_ids).duplicated(keep="first").to_numpy()  # not the first copy
+    keeper_of = np.empty(len(distinct_ids), dtype=np.int64)  # id number -> the row keeping it
+    keeper_of[ranked_ids[~later]] = rows[~later]
+    return pd.Series(keeper_of[ranked_ids[later]], index=rows[later]).sort_index()
 
 
 def _sort_order(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
