@@ -1,8 +1,10 @@
-"""The `sales-assets` command: write landing files, and backfill days from the terminal."""
+"""The `sales-assets` command: write landing files, backfill days from the terminal, and run
+a Celery worker (SALES_EXECUTOR=celery)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date, timedelta
 
@@ -43,6 +45,20 @@ def backfill(args: argparse.Namespace) -> int:
     return run(args.start, args.end, quiet=args.quiet)
 
 
+def worker(args: argparse.Namespace) -> int:
+    """Run a Celery worker for this code location (SALES_EXECUTOR=celery) until stopped."""
+    from .settings import SettingsError
+    from .workers import start_worker
+
+    try:
+        return start_worker(
+            args.concurrency, args.queue, args.name, args.loglevel, args.redeliver_after
+        )
+    except SettingsError as error:
+        print(f"sales-assets worker: {error}", file=sys.stderr)
+        return 2
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -53,6 +69,12 @@ def _date(text: str) -> date:
 def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
     return int(text)
 
 
@@ -100,6 +122,38 @@ def parser() -> argparse.ArgumentParser:
     fill.add_argument("end", help="last day, YYYY-MM-DD (inclusive)")
     fill.add_argument("--quiet", action="store_true", help="no progress bar")
     fill.set_defaults(run=backfill)
+    work = commands.add_parser(
+        "worker",
+        help="run a Celery worker that executes the steps of runs (SALES_EXECUTOR=celery)",
+        description="Starts a Celery worker on SALES_CELERY_BROKER for this code location; run "
+        "the same command on every worker machine, with the same SALES_* and AWS_* environment "
+        "as the daemon and DAGSTER_HOME holding the shared (PostgreSQL) instance's dagster.yaml. "
+        "SIGTERM stops it after its running steps (warm shutdown). See deploy/celery/.",
+    )
+    work.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="steps run at once, each in its own process (default: the number of CPUs)",
+    )
+    work.add_argument(
+        "--queue",
+        action="append",
+        help="queue to take steps from; repeat for several (default: dagster-celery's queue "
+        "`dagster`; a step tagged dagster-celery/queue goes to that queue)",
+    )
+    work.add_argument("--name", help="worker name (default sales-assets-PID@HOSTNAME)")
+    work.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
+    work.add_argument(
+        "--redeliver-after",
+        type=_positive,
+        default=60,
+        metavar="SECONDS",
+        help="Redis broker: a step whose worker stopped renewing its lease (died, or lost the "
+        "broker) goes back to the queue after this many seconds (default 60); RabbitMQ requeues "
+        "it as soon as the worker's connection drops",
+    )
+    work.set_defaults(run=worker)
     return root
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar, in_process_executor
+from dagster import Definitions, EnvVar
 
 from .alerts import AlertWebhook
 from .assets import daily_sales
@@ -22,6 +22,7 @@ from .orchestration import (
 from .resources import Monitoring, QualityPolicy, ReportFolder, SalesSource
 from .settings import SETTINGS, WAREHOUSE_SCHEMA, Settings
 from .warehouse import SalesWarehouseIOManager, Warehouse
+from .workers import executor_for
 
 
 def build_resources(settings: Settings = SETTINGS) -> dict:
@@ -64,6 +65,7 @@ defs = Definitions(
     schedules=[daily_sales_schedule],
     sensors=[landing_zone_sensor, run_failure_alert, sales_metrics_freshness_sensor],
     resources=build_resources(),
-    # A day of pandas work gains nothing from a subprocess per step (see README, Performance).
-    executor=in_process_executor,
+    # in_process: a day of pandas work gains nothing from a subprocess per step (see README,
+    # Performance). celery (SALES_EXECUTOR): every job's steps run on `sales-assets worker`s.
+    executor=executor_for(SETTINGS),
 )
