@@ -10,10 +10,9 @@ naming the days that did not load, so only they show as failed.
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import date
-from time import perf_counter, time
+from time import perf_counter
 
 from dagster import (
-    AssetCheckEvaluation,
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
@@ -31,7 +30,6 @@ from . import day_events, report
 from .checks import DAY_CHECKS
 from .checks.table import SALES_METRICS_COMPLETE, SALES_METRICS_FRESH, completeness_now, freshness
 from .contracts import (
-    REJECT_REASONS,
     CleanedSales,
     RawSales,
     RejectedSales,
@@ -40,7 +38,8 @@ from .contracts import (
 )
 from .dagster_internals import get_current_datetime
 from .daily_load import CLEANED, METRICS, RAW, REJECTED, REPORT, Plan, StagedDay, stage_day
-from .monitoring import CheckOutcome, DayFigures, RunFigures, push_day, push_run, push_run_failed
+from .day_figures import day_figures, run_figures
+from .monitoring import push_day, push_run, push_run_failed
 from .partitions import daily_partitions
 from .resources import Monitoring, QualityPolicy, ReportFolder, SalesSource
 from .settings import SETTINGS, WAREHOUSE_SCHEMA
@@ -112,7 +111,6 @@ class DayOutcome:
     day: date
     status: str
     message: str
-    figures: "DayFigures | None" = None
 
 
 @dataclass
@@ -164,7 +162,12 @@ def daily_sales(
             )
         raise
     if monitoring.url:
-        push_run(monitoring.url, run_figures(loader, perf_counter() - started), log=context.log)
+        statuses = [outcome.status for outcome in loader.outcomes]
+        push_run(
+            monitoring.url,
+            run_figures(context.run, statuses, perf_counter() - started),
+            log=context.log,
+        )
     fail_on_bad_days(loader.outcomes)
 
 
@@ -246,75 +249,32 @@ def _finish(
     """Log the day's outcome and push its figures (when a Pushgateway is configured)."""
     log = loader.context.log
     (log.info if outcome.status == "ok" else log.error)(outcome.message)
-    outcome.figures = day_figures(loader, outcome, staged, waited, perf_counter() - started)
-    if loader.monitoring.url:
-        push_day(loader.monitoring.url, outcome.figures, log=log)
-    return outcome
-
-
-def day_figures(
-    loader: Loader, outcome: DayOutcome, staged: StagedDay | None, waited: float, seconds: float
-) -> DayFigures:
-    """The day's figures for the operations dashboard (see monitoring.py)."""
     frames = staged.publishable(loader.plan) if staged else {}
-    return DayFigures(
-        day=outcome.day,
-        status=outcome.status,
-        job=loader.context.run.job_name,
-        run_id=loader.context.run.run_id,
-        rows={name: len(frame) for name, frame in frames.items()},
-        rejects_by_reason=rejects_of_every_reason(frames),
-        revenue=round(float(frames[CLEANED]["amount"].sum()), 2) if CLEANED in frames else None,
-        day_seconds=seconds,
-        stage_seconds=dict(staged.seconds) if staged else {},
-        checks=[
-            CheckOutcome(v.check.name, v.check.asset, v.finding.severity.value, v.passed)
-            for v in (staged.verdicts if staged else [])
-        ],
-        lock_wait_seconds=waited,
-        finished_at=time(),
-        max_reject_rate=loader.quality.max_reject_rate,
+    figures = day_figures(
+        loader.context.run,
+        outcome.day,
+        outcome.status,
+        staged,
+        frames,
+        waited,
+        perf_counter() - started,
+        loader.quality.max_reject_rate,
     )
-
-
-def rejects_of_every_reason(frames: dict) -> dict[str, int]:
-    """Rejects by reason, zeros included, so each reason's series stays continuous."""
-    if REJECTED not in frames:
-        return {}
-    counts = day_events.rejects_by_reason(frames[REJECTED])
-    return {reason: counts.get(reason, 0) for reason in REJECT_REASONS}
-
-
-def run_figures(loader: Loader, seconds: float) -> RunFigures:
-    days: dict[str, int] = {}
-    for outcome in loader.outcomes:
-        days[outcome.status] = days.get(outcome.status, 0) + 1
-    run = loader.context.run
-    return RunFigures(
-        job=run.job_name, run_id=run.run_id, duration_seconds=seconds, days=days, finished_at=time()
-    )
+    if loader.monitoring.url:
+        push_day(loader.monitoring.url, figures, log=log)
+    return outcome
 
 
 def table_checks(loader: Loader):
     """The whole-table checks selected in this run, judged once, after its days."""
     selected = {key.name for key in loader.context.selected_asset_check_keys}
     instance, now = loader.context.instance, get_current_datetime()
-    found = {}
     if SALES_METRICS_COMPLETE.name in selected:
-        found[SALES_METRICS_COMPLETE] = completeness_now(instance, loader.warehouse.query, now)
+        found = completeness_now(instance, loader.warehouse.query, now)
+        yield day_events.table_evaluation(instance, SALES_METRICS_COMPLETE, found)
     if SALES_METRICS_FRESH.name in selected:
-        found[SALES_METRICS_FRESH] = freshness(instance, now, SETTINGS.freshness_deadline_cron)
-    for check, finding in found.items():
-        yield AssetCheckEvaluation(
-            asset_key=check.key.asset_key,
-            check_name=check.name,
-            passed=finding.passed,
-            metadata=finding.metadata,
-            severity=finding.severity,
-            description=finding.summary,
-            blocking=False,
-            target_materialization_data=day_events.target(instance, check.key.asset_key, None),
-        )
+        found = freshness(instance, now, SETTINGS.freshness_deadline_cron)
+        yield day_events.table_evaluation(instance, SALES_METRICS_FRESH, found)
 
 
 class DaysNotLoaded(Failure):

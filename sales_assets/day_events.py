@@ -21,7 +21,7 @@ from dagster import (
     MetadataValue,
 )
 
-from .checks import Verdict, table
+from .checks import Check, Finding, Verdict, table
 from .dagster_internals import AssetCheckEvaluationTargetMaterializationData, TableMetadataSet
 from .daily_load import CLEANED, METRICS, RAW, REJECTED, TABLES, StagedDay
 
@@ -131,6 +131,23 @@ def evaluations(
             partition=partition,
             target_materialization_data=targets[asset],
         )
+
+
+def table_evaluation(
+    instance: DagsterInstance, check: Check, found: Finding
+) -> AssetCheckEvaluation:
+    """A whole-table check's verdict (no partition), against the asset's latest materialization."""
+    asset = check.key.asset_key
+    return AssetCheckEvaluation(
+        asset_key=asset,
+        check_name=check.name,
+        passed=found.passed,
+        metadata=found.metadata,
+        severity=found.severity,
+        description=found.summary,
+        blocking=False,
+        target_materialization_data=target(instance, asset, None),
+    )
 
 
 def target(instance: DagsterInstance, asset: AssetKey, partition: str | None):
