@@ -29,13 +29,7 @@ from dagster import (
 from . import day_events, report
 from .checks import DAY_CHECKS
 from .checks.table import SALES_METRICS_COMPLETE, SALES_METRICS_FRESH, completeness_now, freshness
-from .contracts import (
-    CleanedSales,
-    RawSales,
-    RejectedSales,
-    SalesMetrics,
-    table_schema,
-)
+from .contracts import CleanedSales, RawSales, RejectedSales, SalesMetrics, table_schema
 from .dagster_internals import get_current_datetime
 from .daily_load import CLEANED, METRICS, RAW, REJECTED, REPORT, Plan, StagedDay, stage_day
 from .day_figures import day_figures, run_figures
