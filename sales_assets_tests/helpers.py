@@ -197,12 +197,19 @@ def tables_agree(pipeline, day: str) -> tuple[int, int]:
 
 def clean_env(home: Path, **settings: str) -> dict[str, str]:
     """The environment of a command run by a user: no SALES_*/DAGSTER_* from this shell, a
-    DAGSTER_HOME (created, telemetry off) and the given SALES_* settings."""
+    DAGSTER_HOME (created, telemetry off), reports next to it (never in the repo's data/)
+    and the given SALES_* settings."""
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
-    return {**env, "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1", **settings}
+    return {
+        **env,
+        "DAGSTER_HOME": str(home),
+        "PYTHONUNBUFFERED": "1",
+        "SALES_REPORTS_DIR": str(home.parent / "reports"),
+        **settings,
+    }
 
 
 def materialize_command(day: str, select: str = "*") -> list[str]:

@@ -13,7 +13,7 @@ from sales_assets.cli import main
 from sales_assets.contracts import REJECT_REASONS
 from sales_assets.sources.landing import landing_day
 from sales_assets.sources.synthetic import generate_orders
-from sales_assets.transforms import clean_sales
+from sales_assets.transforms import apply_cleaning_rules
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
@@ -53,7 +53,7 @@ def test_generate_every_format_reads_back_exactly(tmp_path, fmt):
         assert raw["order_id"].tolist() == expected["order_id"].tolist()
         assert raw["order_ts"].tolist() == expected["order_ts"].tolist()
         assert raw["unit_price"].tolist() == expected["unit_price"].tolist()
-        cleaned, rejected = clean_sales(raw, day)
+        cleaned, rejected = apply_cleaning_rules(raw, day)
         assert len(rejected) == 28  # exactly the dirty rows: round(700 * 0.04)
         assert set(rejected["reject_reason"]) == set(REJECT_REASONS)
         assert len(cleaned) == 672
@@ -74,7 +74,9 @@ def test_dirty_rate_zero_gives_clean_files(tmp_path):
             "--quiet",
         ]
     )
-    cleaned, rejected = clean_sales(landing_day(tmp_path, date(2024, 3, 1)), date(2024, 3, 1))
+    cleaned, rejected = apply_cleaning_rules(
+        landing_day(tmp_path, date(2024, 3, 1)), date(2024, 3, 1)
+    )
     assert (len(cleaned), len(rejected)) == (500, 0)
 
 

@@ -80,7 +80,10 @@ def cli(args: list[str], tmp_path: Path, **env) -> subprocess.CompletedProcess:
     home.mkdir(exist_ok=True)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SALES_")}
     environment.update(
-        DAGSTER_HOME=str(home), SALES_WAREHOUSE=str(tmp_path / "warehouse.duckdb"), **env
+        DAGSTER_HOME=str(home),
+        SALES_WAREHOUSE=str(tmp_path / "warehouse.duckdb"),
+        SALES_REPORTS_DIR=str(tmp_path / "reports"),
+        **env,
     )
     return subprocess.run(
         [str(BIN / args[0]), *args[1:]],
