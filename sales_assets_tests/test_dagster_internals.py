@@ -96,6 +96,55 @@ def test_a_range_run_records_each_days_evaluation_and_materialization(tmp_path):
             assert record.status == Status.SUCCEEDED
 
 
+def test_the_days_after_a_raise_show_failed_and_the_finished_ones_materialized(tmp_path):
+    """What each asset's Partitions tab shows (the status cache the UI reads)."""
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        materialize([per_day], instance=instance, tags=RANGE, raise_on_error=False)
+        days = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
+        statuses = instance.get_status_by_partition(AssetKey("toy"), days, DAYS)
+        assert {day: status and status.value for day, status in statuses.items()} == {
+            "2024-01-01": "MATERIALIZED",
+            "2024-01-02": "MATERIALIZED",
+            "2024-01-03": "FAILED",  # planned by the run, never materialized
+            "2024-01-04": None,  # outside the run
+        }
+        current = {
+            info.partition_key: info.is_current
+            for info in instance.event_log_storage.get_asset_check_partition_info([KEY])
+        }
+        assert current == {"2024-01-01": True, "2024-01-02": True, "2024-01-03": True}
+
+
+@multi_asset(
+    specs=[AssetSpec("toy", skippable=True)],
+    check_specs=[SPEC],
+    partitions_def=DAYS,
+    can_subset=True,  # as daily_sales: its outputs are optional, events say what happened
+    name="per_day_untargeted",
+)
+def per_day_untargeted(context):
+    """Per day: a materialization, then an evaluation that does not say what it judged."""
+    from dagster import AssetCheckEvaluation
+
+    for day in context.partition_keys:
+        yield AssetMaterialization("toy", partition=day)
+        yield AssetCheckEvaluation(
+            asset_key=AssetKey("toy"), check_name="toy_ok", passed=True, partition=day
+        )
+
+
+def test_an_evaluation_without_its_target_does_not_count_for_the_day(tmp_path):
+    """Why every per-day evaluation carries target_materialization_data: without it, the day's
+    result is not current for the day's materialization, and the UI shows the check missing."""
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        assert materialize([per_day_untargeted], instance=instance, tags=RANGE).success
+        infos = instance.event_log_storage.get_asset_check_partition_info([KEY])
+        assert {i.partition_key: i.latest_execution_status for i in infos} == dict.fromkeys(
+            ["2024-01-01", "2024-01-02", "2024-01-03"], Status.SUCCEEDED
+        )
+        assert not any(info.is_current for info in infos)
+
+
 def test_a_check_result_in_a_range_run_is_recorded_for_no_day(tmp_path):
     """Why the daily step yields AssetCheckEvaluation per day instead of AssetCheckResult."""
     with DagsterInstance.local_temp(str(tmp_path)) as instance:

@@ -11,6 +11,9 @@ from collections import defaultdict
 
 import pandas as pd
 import pytest
+from dagster import AssetKey
+
+from sales_assets.partitions import daily_partitions
 
 from .conftest import shared_pipeline
 from .helpers import (
@@ -89,6 +92,26 @@ def test_every_good_day_has_its_own_materialization_of_every_asset(scenario):
         assert pipeline.count("raw_sales", day) == ROWS
         cleaned, orders = tables_agree(pipeline, day)
         assert cleaned == orders > ROWS * 0.9, day
+
+
+def test_the_partitions_tabs_show_the_bad_day_failed_on_the_assets_it_held_back(scenario):
+    """What each asset's Partitions tab shows (the instance's status by partition)."""
+    pipeline, *_ = scenario
+    shown = {
+        asset: {
+            day: status and status.value
+            for day, status in pipeline.instance.get_status_by_partition(
+                AssetKey(asset), DAYS, daily_partitions
+            ).items()
+        }
+        for asset in ASSETS
+    }
+    for asset in ASSETS:
+        held_back = asset in (*HELD_BACK, "sales_report")
+        expected = {day: "MATERIALIZED" for day in DAYS} | {
+            BAD: "FAILED" if held_back else "MATERIALIZED"
+        }
+        assert shown[asset] == expected, asset
 
 
 def test_every_good_day_has_a_passed_result_for_every_per_day_check(scenario):
