@@ -47,14 +47,16 @@ def backfill(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Run a Celery worker for this code location (SALES_EXECUTOR=celery) until stopped."""
-    from .settings import SettingsError
-    from .workers import start_worker
-
     try:
+        # Importing the settings validates the SALES_* environment (SettingsError, a ValueError).
+        from .workers import start_worker
+
         return start_worker(
             args.concurrency, args.queue, args.name, args.loglevel, args.redeliver_after
         )
-    except SettingsError as error:
+    except ValueError as error:
+        if type(error).__name__ != "SettingsError":
+            raise
         print(f"sales-assets worker: {error}", file=sys.stderr)
         return 2
 

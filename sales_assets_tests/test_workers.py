@@ -113,6 +113,15 @@ def test_worker_refuses_in_process(tmp_path):
     assert done.returncode == 2 and "SALES_EXECUTOR=in_process" in done.stderr, done.stderr
 
 
+def test_worker_refuses_a_duckdb_warehouse_naming_the_variable(tmp_path):
+    env = {"SALES_EXECUTOR": "celery", "SALES_CELERY_BROKER": BROKER}
+    done = worker_command({**env, "SALES_WAREHOUSE": str(tmp_path / "w.duckdb")}, tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(
+        "sales-assets worker: SALES_EXECUTOR=celery with SALES_WAREHOUSE="
+    )
+
+
 def test_worker_needs_dagster_home(tmp_path):
     env = {"SALES_EXECUTOR": "celery", "SALES_CELERY_BROKER": BROKER, "SALES_WAREHOUSE": PG}
     done = worker_command(env, tmp_path)
@@ -304,7 +313,7 @@ def test_a_killed_pool_process_hands_its_step_back(machine):
 def test_a_broker_that_is_down_fails_the_run_clearly_and_keeps_the_day(machine):
     try:
         before = day_rows(machine)
-    except duckdb.CatalogException:  # run on its own: load the day first, in this machine
+    except (duckdb.IOException, duckdb.CatalogException):  # run alone: load the day first
         finish(run_day(machine, SALES_EXECUTOR="in_process"))
         before = day_rows(machine)
     assert before == (ROWS, ROWS)
@@ -317,6 +326,9 @@ def test_a_broker_that_is_down_fails_the_run_clearly_and_keeps_the_day(machine):
     assert time.monotonic() - started < 90, "the run waited instead of failing"
     text = "\n".join(describe(entry) for entry in machine["instance"].all_logs(run_id))
     assert f"127.0.0.1:{port}" in text, text[-3000:]
+    # Not a step failure: the daemon's run retries (retry_on_asset_or_op_failure: false) retry it.
+    run = machine["instance"].get_run_by_id(run_id)
+    assert run.tags.get("dagster/failure_reason") != "STEP_FAILURE", run.tags
     assert day_rows(machine) == before
 
 
