@@ -29,6 +29,7 @@ from .common import (
     qualified,
     quoted,
     quoted_column,
+    quoted_columns,
 )
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -144,8 +145,11 @@ class PostgresSession:
             return [
                 f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}",
                 f"CREATE TABLE {qualified(schema, table)} ({column_definitions(columns)})",
-                # The load deletes a day and readers read days: without it, a scan of every day.
-                f"CREATE INDEX ON {qualified(schema, table)} ({quoted(index)})",
+                # The load deletes a day and readers read days: without an index, a scan of
+                # every day. BRIN, not B-tree: days arrive in order and sit together on disk, and
+                # a B-tree made each 1M-row COPY ~1.5x slower (BRIN: a few %).
+                f"CREATE INDEX ON {qualified(schema, table)} USING brin ({quoted(index)}) "
+                "WITH (autosummarize = on)",
             ]
         return [
             f"ALTER TABLE {qualified(schema, table)} "
@@ -208,16 +212,36 @@ class PostgresClient:
         finally:
             connection.close()
 
-    def read(self, sql: str, params: Sequence = ()) -> pa.Table | None:
-        """A read as Arrow; None when a table (or the schema) is missing."""
+    def read(self, sql: str, params: Sequence = (), settings: Sequence = ()) -> pa.Table | None:
+        """A read as Arrow; None when a table (or the schema) is missing. `settings`: (name,
+        value) pairs set for the session first, as parameters."""
         connection = _connect(self.url, autocommit=True)
         try:
-            cursor = connection.cursor()
-            cursor.execute(numbered_placeholders(sql), parameters=tuple(params) or None)
-            return cursor.fetch_arrow_table()
+            with connection.cursor() as cursor:
+                for name, value in settings:
+                    cursor.execute("SELECT set_config($1, $2, false)", parameters=(name, value))
+                    cursor.fetchall()
+                cursor.execute(numbered_placeholders(sql), parameters=tuple(params) or None)
+                return cursor.fetch_arrow_table()
         except adbc_driver_manager.ProgrammingError as error:
             if getattr(error, "sqlstate", None) in _MISSING:
                 return None
             raise
         finally:
             connection.close()
+
+    def read_days(
+        self, schema: str, table: str, columns, column: str, start: date, end: date
+    ) -> pa.Table | None:
+        """Rows whose `column` lies in [start, end). The driver streams a query without bind
+        parameters as binary COPY, and fetches one with them row by row, 4x slower on a
+        1M-row day (measured): so the bounds go in as session settings, set as parameters."""
+        return self.read(
+            f"SELECT {quoted_columns(columns)} FROM {qualified(schema, table)} "
+            f"WHERE {quoted(column)} >= current_setting('sales_assets.start')::date "
+            f"AND {quoted(column)} < current_setting('sales_assets.end')::date",
+            settings=[
+                ("sales_assets.start", start.isoformat()),
+                ("sales_assets.end", end.isoformat()),
+            ],
+        )
