@@ -3,8 +3,8 @@
 ADBC's PostgreSQL driver moves Arrow tables both ways with binary COPY: `adbc_ingest` is
 `COPY ... FROM STDIN (FORMAT binary)` by column name, and `fetch_arrow_table` reads a result
 straight into Arrow. Writers of different days never wait for each other (MVCC, row-level
-deletes); two writers of the same day queue on an advisory lock for that day, so neither
-sees the other's half-written rows vanish or doubles them. Readers never block a load.
+deletes); two loads of the same day take turns on an advisory lock for that day, so the day
+never ends up holding both loads' rows. Readers never block a load, nor a load a reader.
 
 Schema changes (a new table, a new column) run in their own short transaction before the data
 one, serialized by an advisory lock per schema: ALTER TABLE takes an exclusive lock, and held
@@ -146,10 +146,10 @@ class PostgresSession:
                 f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}",
                 f"CREATE TABLE {qualified(schema, table)} ({column_definitions(columns)})",
                 # The load deletes a day and readers read days: without an index, a scan of
-                # every day. BRIN, not B-tree: days arrive in order and sit together on disk, and
-                # a B-tree made each 1M-row COPY ~1.5x slower (BRIN: a few %).
-                f"CREATE INDEX ON {qualified(schema, table)} USING brin ({quoted(index)}) "
-                "WITH (autosummarize = on)",
+                # every day. A B-tree finds a day wherever a reload put its rows (a BRIN index
+                # only while days sit in order on disk); its upkeep measured within the noise
+                # of a 1M-row COPY here (median 3.5 s vs 3.2 s without, BRIN 4.5 s).
+                f"CREATE INDEX ON {qualified(schema, table)} ({quoted(index)})",
             ]
         return [
             f"ALTER TABLE {qualified(schema, table)} "
