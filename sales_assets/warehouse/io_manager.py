@@ -115,6 +115,8 @@ class GrowingPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
                     columns=[TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()]
                 )
             ),
+            # A run that waited for the warehouse says how long (the delete already ran).
+            "lock_wait_seconds": round(connection.lock_wait_seconds, 2),
         }
 
     def load_input(
