@@ -3,8 +3,8 @@
 A synthetic day (default 1M raw rows) is cleaned once; then, for each backend in turn (the
 order alternates between repetitions), the median of `--repeat` runs of:
 - publish raw_sales alone, cleaned_sales alone (each replacing the day: delete + COPY/insert),
-- publish the whole day (the four tables in one transaction), the first time (tables created)
-  and again (replacing the day),
+- publish the whole day (the four tables in one transaction), the first time (tables created),
+  again (replacing the day), and the same rows as the next day (a night's load),
 - read_day of raw_sales and of cleaned_sales.
 PostgreSQL runs in a throwaway database created on the server of `--postgres` (default: the
 local 127.0.0.1:5432, database `test`) and dropped at the end.
@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-DAY = date(2024, 3, 1)
+DAY, NEXT_DAY = date(2024, 3, 1), date(2024, 3, 2)
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -72,17 +72,32 @@ def seconds(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def measure(warehouse, frames: dict) -> dict[str, float]:
+def measure(warehouse, frames: dict, tomorrow: dict) -> dict[str, float]:
     """One repetition on one backend, on a schema of its own (so the first publish creates)."""
     times = {
         "day, first publish": seconds(lambda: warehouse.publish(DAY, frames)),
         "day, replace": seconds(lambda: warehouse.publish(DAY, frames)),
+        "next day (nightly)": seconds(lambda: warehouse.publish(NEXT_DAY, tomorrow)),
     }
     for table in ("raw_sales", "cleaned_sales"):
         times[f"{table}, replace"] = seconds(lambda t=table: warehouse.publish(DAY, {t: frames[t]}))
     for table in ("raw_sales", "cleaned_sales"):
         times[f"{table}, read_day"] = seconds(lambda t=table: warehouse.read_day(t, DAY))
     return times
+
+
+def redated(frames: dict) -> dict:
+    """The same rows on the next day, as a new night's load."""
+    import pandas as pd
+    import pyarrow as pa
+
+    columns = {"raw_sales": "partition_date", "rejected_sales": "partition_date"}
+    moved = {}
+    for table, frame in frames.items():
+        column = columns.get(table, "order_date")
+        day = pd.array([NEXT_DAY] * len(frame), dtype=pd.ArrowDtype(pa.date32()))
+        moved[table] = frame.assign(**{column: day})
+    return moved
 
 
 def rows_of(step: str, frames: dict) -> int:
@@ -120,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"building a {args.rows:,}-row day ...", flush=True)
     frames = day_frames(args.rows)
+    tomorrow = redated(frames)
     print({t: len(f) for t, f in frames.items()}, flush=True)
     with tempfile.TemporaryDirectory() as folder, postgres_database(args.postgres) as pg_url:
         urls = {"duckdb": str(Path(folder) / "warehouse.duckdb"), "postgresql": pg_url}
@@ -130,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 warehouse = Warehouse(
                     url=urls[kind], schema_name=f"bench_{rep}", lock_timeout_seconds=60
                 )
-                results[kind].append(measure(warehouse, frames))
+                results[kind].append(measure(warehouse, frames, tomorrow))
                 print(f"rep {rep + 1} {kind}: {results[kind][-1]}", flush=True)
     print(f"\nload average before/after: {os.getloadavg()}; {os.cpu_count()} cores")
     print(render(results, frames))
