@@ -224,6 +224,7 @@ def test_the_io_manager_writes_and_reads_a_day_and_a_range(warehouse):
     assert metadata["dagster/partition_row_count"].value == rows[2]
     assert metadata["dagster/storage_kind"].value == kind(warehouse)
     assert metadata["dagster/table_name"].value == f"{warehouse.schema_name}.cleaned_sales"
+    assert metadata["lock_wait_seconds"].value == 0
 
     tags = {"dagster/asset_partition_range_start": "2024-03-01",
             "dagster/asset_partition_range_end": "2024-03-03"}  # fmt: skip

@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from sales_assets.warehouse import Warehouse
-from sales_assets_tests.warehouse_days import counts, day_frames, fingerprints, save
+from sales_assets_tests.warehouse_days import counts, day_frames, fingerprints, redated, save
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2024, 3, 2)
@@ -345,3 +345,29 @@ def day_locked(cursor) -> bool:
         "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     return cursor.fetchone()[0] > 0
+
+
+def test_eight_first_loads_at_once_create_each_table_once(postgres_url):
+    """PostgreSQL, the first night of a parallel backfill: 8 loads find no tables and create
+    them at once; schema changes take turns (an advisory lock), so none fails."""
+    warehouse = Warehouse(url=postgres_url, schema_name="sales_cold_start", lock_timeout_seconds=30)
+    frames = day_frames(DAY, 500)
+    days = [DAY + timedelta(days=i) for i in range(8)]
+    failures, threads = [], []
+    for day in days:
+        work = lambda day=day: warehouse.publish(day, redated(frames, day))  # noqa: E731
+        threads.append(threading.Thread(target=lambda w=work: _record_failure(w, failures)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    for day in days:
+        assert counts(warehouse, day) == {t: len(f) for t, f in frames.items()}, day
+
+
+def _record_failure(work, failures: list) -> None:
+    try:
+        work()
+    except Exception as error:  # reported by the test, with its type
+        failures.append(repr(error))

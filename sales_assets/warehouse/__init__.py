@@ -27,10 +27,8 @@ from .common import (
     client_for,
     empty_frame,
     is_postgres_url,
-    qualified,
     quoted,
     quoted_column,
-    quoted_columns,
     to_arrow,
     to_frame,
     write_tables,
@@ -118,11 +116,9 @@ class Warehouse(ConfigurableResource):
 
     def read_day(self, table: str, day: date, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The day's rows of `table`, typed as the transforms type them; empty if no table."""
-        column = _partition_column(table)
-        result = self._client().read(
-            f"SELECT {quoted_columns(columns)} FROM {qualified(self.schema_name, table)} "
-            f"WHERE {quoted(column)} = ?",
-            [_as_date(day)],
+        column, day = _partition_column(table), _as_date(day)
+        result = self._client().read_days(
+            self.schema_name, table, columns, column, day, day + timedelta(1)
         )
         return empty_frame(columns) if result is None else to_frame(result)
 

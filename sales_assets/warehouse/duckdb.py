@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 from dagster import Failure
 
-from .common import LOG, qualified, quoted, quoted_column
+from .common import LOG, qualified, quoted, quoted_column, quoted_columns
 
 _HOLDER = re.compile(r"Conflicting lock is held in (.*?\(PID \d+\)|.*?(?=\. See also|$))", re.S)
 SAY_EVERY_SECONDS = 5.0
@@ -187,6 +187,16 @@ class DuckDBClient:
             raise
         finally:
             connection.close()
+
+    def read_days(
+        self, schema: str, table: str, columns, column: str, start: date, end: date
+    ) -> pa.Table | None:
+        """Rows whose `column` lies in [start, end); None when the table is missing."""
+        return self.read(
+            f"SELECT {quoted_columns(columns)} FROM {qualified(schema, table)} "
+            f"WHERE {quoted(column)} >= ? AND {quoted(column)} < ?",
+            [start, end],
+        )
 
     def read(self, sql: str, params: Sequence = ()) -> pa.Table | None:
         """A read on a read-only connection, as Arrow; None when a table (or the file) is missing."""

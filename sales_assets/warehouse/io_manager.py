@@ -115,6 +115,8 @@ class GrowingPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
                     columns=[TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()]
                 )
             ),
+            # A run that waited for the warehouse says how long (the delete already ran).
+            "lock_wait_seconds": round(connection.lock_wait_seconds, 2),
         }
 
     def load_input(
@@ -122,12 +124,18 @@ class GrowingPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
     ) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
             return pd.DataFrame()
-        columns = quoted_columns(table_slice.columns)
-        where, params = partition_filter(table_slice)
-        table = connection.read(
-            f"SELECT {columns} FROM {qualified(table_slice.schema, table_slice.table)}{where}",
-            params,
-        )
+        spans = _spans(table_slice)
+        if len(spans) == 1:
+            table = connection.read_days(
+                table_slice.schema, table_slice.table, table_slice.columns, *spans[0]
+            )
+        else:
+            columns = quoted_columns(table_slice.columns)
+            where, params = partition_filter(table_slice)
+            table = connection.read(
+                f"SELECT {columns} FROM {qualified(table_slice.schema, table_slice.table)}{where}",
+                params,
+            )
         return empty_frame(table_slice.columns) if table is None else to_frame(table)
 
     @property
