@@ -146,7 +146,3 @@ def daily_metrics(cleaned: pd.DataFrame) -> pd.DataFrame:
             "customers",
         ]
     ]
-
-
-# Kept until assets.py calls apply_cleaning_rules; remove then.
-clean_sales = apply_cleaning_rules

@@ -39,7 +39,7 @@ def load_day(
     """Load one synthetic day; returns `ok` or `blocked` (rejected share above the limit)."""
     orders = generate_orders(day, rows, dirty_rate=dirty_rate)
     raw = with_lineage(orders, day, "synthetic", np.arange(1, len(orders) + 1))
-    cleaned, rejected = transforms.clean_sales(raw, day)
+    cleaned, rejected = transforms.apply_cleaning_rules(raw, day)
     blocked = len(raw) > 0 and len(rejected) / len(raw) > max_reject_rate
     tables = {"raw_sales": raw, "rejected_sales": rejected}
     if not blocked:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from sales_assets.sources.landing import DayNotArrivedError, LandingError, landing_day
-from sales_assets.transforms import clean_sales
+from sales_assets.transforms import apply_cleaning_rules
 
 from .landing_zones import Zone
 
@@ -90,7 +90,7 @@ def test_every_format_several_files_v1_and_v2_mixed_extra_columns_kept(zone: Zon
         if c not in ("partition_date", "source_row")
     )
 
-    cleaned, rejected = clean_sales(raw, DAY)
+    cleaned, rejected = apply_cleaning_rules(raw, DAY)
     assert rejected.empty
     channels = cleaned.set_index("order_id")["channel"]
     discounts = cleaned.set_index("order_id")["discount"]
@@ -156,7 +156,7 @@ def test_typed_parquet_and_json_values_arrive_as_text(zone: Zone):
     ]  # as received
     assert raw.loc[raw["order_id"] == "j2", "quantity"].tolist() == ["two"]
 
-    cleaned, rejected = clean_sales(raw, DAY)
+    cleaned, rejected = apply_cleaning_rules(raw, DAY)
     assert rejected[["order_id", "reject_reason"]].values.tolist() == [["j2", "invalid_quantity"]]
     got = cleaned.set_index("order_id")
     assert got.loc["17", "order_ts"] == pd.Timestamp("2024-03-01T09:00:00Z")

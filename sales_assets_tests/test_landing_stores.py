@@ -24,7 +24,7 @@ from sales_assets.sources.landing import (
     landing_day,
 )
 from sales_assets.sources.synthetic import generate_orders
-from sales_assets.transforms import clean_sales
+from sales_assets.transforms import apply_cleaning_rules
 
 from .landing_zones import ResettingProxy, Zone, answering, free_port
 
@@ -78,14 +78,18 @@ def test_the_same_days_give_the_same_rows_and_failures_on_both_stores(both):
     for day in ["2024-03-01", "2024-03-02", "2024-03-06"]:
         expected, got = outcome(local, day), outcome(s3, day)
         pd.testing.assert_frame_equal(got, expected)
-        cleaned, rejected = clean_sales(got, date.fromisoformat(day))
-        expected_cleaned, expected_rejected = clean_sales(expected, date.fromisoformat(day))
+        cleaned, rejected = apply_cleaning_rules(got, date.fromisoformat(day))
+        expected_cleaned, expected_rejected = apply_cleaning_rules(
+            expected, date.fromisoformat(day)
+        )
         pd.testing.assert_frame_equal(cleaned, expected_cleaned)
         pd.testing.assert_frame_equal(rejected, expected_rejected)
     raw = outcome(s3, "2024-03-01")
     assert len(raw) == 825 and "channel" in raw and raw["source_file"].nunique() == 5
     assert "2024-03-01/e copy ü.csv" in set(raw["source_file"])
-    assert set(clean_sales(raw, date(2024, 3, 1))[1]["reject_reason"]) == set(REJECT_REASONS)
+    assert set(apply_cleaning_rules(raw, date(2024, 3, 1))[1]["reject_reason"]) == set(
+        REJECT_REASONS
+    )
     assert len(outcome(s3, "2024-03-02")) == 0 and len(outcome(s3, "2024-03-06")) == 0
 
     failures = {day: outcome(s3, day) for day in ["2024-03-03", "2024-03-04", "2024-03-05"]}

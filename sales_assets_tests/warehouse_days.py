@@ -21,7 +21,7 @@ ODD_COLUMNS = {"Store ID": "S-01", 'note "quoted"': None}
 
 def clean(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cleaning transform (its name changed once; accept either)."""
-    rules = getattr(transforms, "apply_cleaning_rules", None) or transforms.clean_sales
+    rules = transforms.apply_cleaning_rules
     return rules(raw, day)
 
 
