@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckKey,
     AssetSelection,
     DefaultScheduleStatus,
@@ -27,6 +26,7 @@ from .alerts import PARTITION_TAG, AlertWebhook, failure_alert, post_alert
 from .assets import BAD_DAYS
 from .checks.table import SALES_METRICS_FRESH, freshness
 from .dagster_internals import get_current_datetime
+from .day_events import table_evaluation
 from .monitoring import push_run_failed
 from .partitions import daily_partitions
 from .resources import Monitoring, SalesSource
@@ -178,13 +178,5 @@ def sales_metrics_freshness_sensor(context: SensorEvaluationContext):
         == found.metadata["expected_day"]
     ):
         return SkipReason(f"unchanged: {found.summary}")
-    evaluation = AssetCheckEvaluation(
-        asset_key=key.asset_key,
-        check_name=key.name,
-        passed=found.passed,
-        metadata=found.metadata,
-        severity=found.severity,
-        description=found.summary,
-        blocking=False,
-    )
+    evaluation = table_evaluation(context.instance, SALES_METRICS_FRESH, found)
     return SensorResult(asset_events=[evaluation])
