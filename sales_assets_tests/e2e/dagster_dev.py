@@ -30,7 +30,7 @@ DONE_BACKFILL_STATUSES = {
     "FAILED",
     "CANCELED",
 }
-ASSETS = ["raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics"]
+ASSETS = ["raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics", "sales_report"]
 POSTGRES = {"hostname": "127.0.0.1", "port": 5432, "username": "postgres", "password": ""}
 # SQLAlchemy 2.1 maps plain `postgresql` to psycopg 3; dagster-postgres ships psycopg2.
 POSTGRES_SCHEME = "postgresql+psycopg2"
@@ -148,8 +148,64 @@ query Backfill($id: String!) {
 
 CHECK_EXECUTIONS = """
 query Checks($assetKey: AssetKeyInput!, $checkName: String!, $limit: Int!, $partition: String) {
-  assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, limit: $limit, partition: $partition) {
-    runId status partition evaluation { success severity partition }
+  assetCheckExecutions(
+    assetKey: $assetKey, checkName: $checkName, limit: $limit, partition: $partition
+  ) {
+    runId status partition
+    evaluation {
+      success severity partition description
+      metadataEntries { label ... on MarkdownMetadataEntry { mdStr } }
+    }
+  }
+}"""
+
+# What an asset's Partitions tab and its checks' Partitions view show.
+PARTITION_STATUSES = """
+query Statuses($assetKey: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $assetKey) {
+    __typename
+    ... on AssetNode {
+      assetPartitionStatuses {
+        ... on TimePartitionStatuses { ranges { startKey endKey status } }
+      }
+      assetChecksOrError {
+        ... on AssetChecks {
+          checks {
+            name
+            partitionStatuses {
+              ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } }
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+
+# What a backfill's page counts per asset.
+BACKFILL_COUNTS = """
+query BackfillCounts($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill {
+      assetBackfillData {
+        assetBackfillStatuses {
+          ... on AssetPartitionsStatusCounts {
+            assetKey { path }
+            numPartitionsTargeted numPartitionsInProgress numPartitionsMaterialized
+            numPartitionsFailed
+          }
+        }
+      }
+    }
+  }
+}"""
+
+STOP_SENSOR = """
+mutation Stop($id: String!) {
+  stopSensor(id: $id) {
+    __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+    ... on PythonError { message }
   }
 }"""
 
@@ -186,7 +242,7 @@ query Instigators($repo: RepositorySelector!) {
     ... on Schedules { results { name cronSchedule scheduleState { status } } }
   }
   sensorsOrError(repositorySelector: $repo) {
-    ... on Sensors { results { name sensorState { status } } }
+    ... on Sensors { results { name sensorState { id status } } }
   }
 }"""
 
@@ -415,6 +471,39 @@ class DagsterDev:
             "sensors": {s["name"]: s for s in data["sensorsOrError"].get("results", [])},
         }
 
+    def stop_sensor(self, name: str) -> None:
+        """What the sensor's toggle in the UI does when switched off."""
+        state = self.instigators()["sensors"][name]["sensorState"]
+        result = self.graphql(STOP_SENSOR, id=state["id"])["stopSensor"]
+        assert result["__typename"] == "StopSensorMutationResult", result
+        assert result["instigationState"]["status"] == "STOPPED", result
+
+    def partition_statuses(self, asset: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+        """Day -> status as the asset's Partitions tab shows it, and check -> day -> status as
+        each check's Partitions view shows it (days never materialized or checked left out)."""
+        node = self.graphql(PARTITION_STATUSES, assetKey={"path": [asset]})["assetNodeOrError"]
+        assert node["__typename"] == "AssetNode", node
+        days = _by_day(node["assetPartitionStatuses"].get("ranges") or [])
+        checks = {
+            check["name"]: _by_day((check["partitionStatuses"] or {}).get("ranges") or [])
+            for check in node["assetChecksOrError"].get("checks") or []
+        }
+        return days, checks
+
+    def backfill_counts(self, backfill_id: str) -> dict[str, dict[str, int]]:
+        """asset -> {targeted, in_progress, materialized, failed}, as the backfill page counts."""
+        data = self.graphql(BACKFILL_COUNTS, id=backfill_id)["partitionBackfillOrError"]
+        return {
+            status["assetKey"]["path"][0]: {
+                "targeted": status["numPartitionsTargeted"],
+                "in_progress": status["numPartitionsInProgress"],
+                "materialized": status["numPartitionsMaterialized"],
+                "failed": status["numPartitionsFailed"],
+            }
+            for status in data["assetBackfillData"]["assetBackfillStatuses"]
+            if "assetKey" in status
+        }
+
     def schedule_ticks(self, name: str, limit: int = 20) -> list[dict]:
         """The schedule's ticks, newest first; a tick's timestamp is its scheduled execution time."""
         location, repository = self.location
@@ -426,6 +515,19 @@ class DagsterDev:
         result = self.graphql(SCHEDULE_TICKS, selector=selector, limit=limit)["scheduleOrError"]
         assert result["__typename"] == "Schedule", result
         return result["scheduleState"]["ticks"]
+
+
+def _by_day(ranges: list[dict]) -> dict[str, str]:
+    """Status ranges (startKey..endKey, inclusive daily keys) as one status per day."""
+    from datetime import date, timedelta
+
+    found = {}
+    for span in ranges:
+        day, last = date.fromisoformat(span["startKey"]), date.fromisoformat(span["endKey"])
+        while day <= last:
+            found[day.isoformat()] = span["status"]
+            day += timedelta(days=1)
+    return found
 
 
 def _default_interrupts() -> None:
@@ -500,6 +602,8 @@ def running_dagster_dev(
         "SALES_START_DATE": "",
         "SALES_SCHEDULE_CRON": "",
         "SALES_MAX_REJECT_RATE": "",
+        "SALES_BACKFILL_DAYS_PER_RUN": "",
+        "SALES_REPORTS_DIR": str(tmp / "reports"),  # never the repo's data/reports
     }
     dev = DagsterDev(home, {**defaults, **env}, target=target, log_path=tmp / "dagster_dev.log")
     dev.start()

@@ -141,7 +141,8 @@ def test_a_failed_run_posts_an_alert(dev, webhook):
         f"the alert for run {run['runId']} at {webhook.url}", alert, timeout=120, interval=2
     )
     assert payload["day"] == BAD_DAY and payload["job"] == failed["jobName"]
-    assert payload["failed_steps"] == ["raw_sales"], payload
+    assert payload["failed_steps"] == ["daily_sales"], payload
+    assert payload["error"].startswith("daily_sales: 1 of 1 day(s) not loaded"), payload["error"]
     assert "quantity" in payload["error"] and "orders.csv" in payload["error"], payload["error"]
     assert run["runId"] in payload["text"] and BAD_DAY in payload["text"]
     assert count_rows(dev.warehouse, "sales_metrics", BAD_DAY) == 0

@@ -12,27 +12,27 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from sales_assets.checks import RULES
+from sales_assets.checks import DAY_CHECKS
 
 from .dagster_dev import ASSETS, count_rows, running_dagster_dev, wait_for
 
-ROWS = 1000
-CONTRACT_CHECKS = {  # contract section 6: evaluated inline with every materialization of the day
-    "raw_sales": ["raw_sales_schema"],
-    "cleaned_sales": [
-        "cleaned_sales_schema",
-        "rows_accounted_for",
-        "rejection_rate",
-        "daily_volume",
-    ],
-    "sales_metrics": ["sales_metrics_schema", "revenue_reconciles"],
-}
+ROWS = 500
+DAYS_PER_RUN = 4
+CONTRACT_CHECKS: dict[str, list[str]] = {}  # per-day checks of contract section 6, by asset
+for _check in DAY_CHECKS:
+    CONTRACT_CHECKS.setdefault(_check.asset, []).append(_check.name)
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e_ui")
-    env = {"SALES_SYNTHETIC_ROWS": str(ROWS), "SALES_SCHEDULE_CRON": "* * * * *"}
+    env = {
+        "SALES_SYNTHETIC_ROWS": str(ROWS),
+        "SALES_SCHEDULE_CRON": "* * * * *",
+        "SALES_BACKFILL_DAYS_PER_RUN": str(DAYS_PER_RUN),
+        "SALES_REPORTS_DIR": str(tmp / "reports"),
+    }
     with running_dagster_dev(tmp, env) as dev:
         dev.warehouse = tmp / "warehouse.duckdb"
         yield dev
@@ -94,27 +94,39 @@ def test_materialize_one_day_like_the_ui_button(dev):
     assert_day_loaded(dev, day)
 
 
-def test_ui_backfill_of_ten_days_runs_each_day_with_its_own_checks(dev):
+def test_ui_backfill_of_ten_days_runs_in_ranges_with_each_days_own_checks(dev):
     days = [(date(2024, 2, 1) + timedelta(days=i)).isoformat() for i in range(10)]
     backfill_id = dev.launch_backfill(days)
-    backfill = dev.wait_backfill(backfill_id, timeout=420)
+    backfill = dev.wait_backfill(backfill_id, timeout=600)
     assert backfill["status"] == "COMPLETED_SUCCESS", backfill
     assert backfill["numPartitions"] == 10
 
-    runs = dev.runs(tags={"dagster/backfill": backfill_id})
-    by_day = {}
-    for run in runs:
-        by_day.setdefault(run["tags"].get("dagster/partition"), []).append(run)
-    assert sorted(by_day) == days, (
-        f"one run per day tagged dagster/partition, got {sorted(by_day, key=str)}"
+    runs = sorted(
+        dev.runs(tags={"dagster/backfill": backfill_id}), key=lambda r: r["tags"][RANGE_START]
     )
+    assert [(r["tags"][RANGE_START], r["tags"][RANGE_END]) for r in runs] == [
+        (days[0], days[3]),
+        (days[4], days[7]),
+        (days[8], days[9]),
+    ], "runs of SALES_BACKFILL_DAYS_PER_RUN days"
+    assert {r["status"] for r in runs} == {"SUCCESS"}, runs
+    run_of = {
+        day: run["runId"]
+        for run in runs
+        for day in days
+        if run["tags"][RANGE_START] <= day <= run["tags"][RANGE_END]
+    }
     for day in days:
-        [run] = by_day[day]
-        assert run["status"] == "SUCCESS", run
         assert_day_loaded(dev, day)
-        statuses = check_results(dev, day, run["runId"])
-        assert statuses["cleaned_sales:rejection_rate"] == "SUCCEEDED", (day, statuses)
+        statuses = check_results(dev, day, run_of[day])
         assert set(statuses.values()) == {"SUCCEEDED"}, (day, statuses)
+    counts = dev.backfill_counts(backfill_id)
+    assert {asset: counts[asset]["materialized"] for asset in ASSETS} == dict.fromkeys(ASSETS, 10)
+    for asset in CONTRACT_CHECKS:
+        shown, checks = dev.partition_statuses(asset)
+        assert {day: shown.get(day) for day in days} == dict.fromkeys(days, "MATERIALIZED")
+        for name in CONTRACT_CHECKS[asset]:
+            assert {d: checks[name].get(d) for d in days} == dict.fromkeys(days, "SUCCEEDED")
 
 
 def test_the_daemon_runs_the_schedule_for_the_day_that_just_ended(dev):
@@ -191,6 +203,5 @@ def test_headless_chromium_shows_the_asset_graph_and_checks(dev, chromium, artif
             f"{asset}'s asset checks are not on its graph node"
         )
         checks_page = page(f"/assets/{asset}?view=checks", "--dump-dom")
-        for name, rule in RULES.items():
-            if rule.asset == asset:
-                assert name in checks_page, f"check {name} is not on {asset}'s checks page"
+        for name in CONTRACT_CHECKS[asset]:
+            assert name in checks_page, f"check {name} is not on {asset}'s checks page"
