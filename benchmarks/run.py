@@ -1,14 +1,13 @@
-"""The benchmark: the project beside a hand-written pandas + DuckDB script, in one run.
+"""The benchmark: the project beside a hand-written pandas + DuckDB script and beside Dagster's
+own floor, side by side in one run.
 
-Scenarios (each variant is a fresh OS process; repeats alternate variants, median reported):
-  day     one big day (1M rows): baseline script, `dagster asset materialize` CLI, in-process job
-  backfill  many small days (365 x 10k): baseline loop, `sales-assets backfill`, and a
-            UI-style daemon backfill of the first days (benchmarks/daemon_backfill.py)
-  tiny    a 1k-row day with the CLI, beside a trivial one-asset job run the same way
-
-Peak RSS comes from the OS (wait4 rusage of each child process). The first repetition's
-warehouses are compared table by table: the project must write exactly the baseline's
-cleaned, rejected and metrics rows, or the benchmark stops.
+Scenarios (benchmarks/scenarios.py): one big day (CLI, in-process, and on a PostgreSQL
+warehouse); a tiny day against a trivial job; the command-line backfill (as it is, and
+without the report) against the hand-written loop; a backfill on PostgreSQL; a UI-style
+backfill through `dagster dev` against Dagster's floor; the peak memory of a run carrying
+many big days. Every variant is a fresh OS process; repeats alternate the variants; the
+table shows medians. After the first repeat, the project's tables are compared row for row
+with the baseline's, and the benchmark stops on a difference.
 
     python -m benchmarks [--quick] [--out results.json]
 """
@@ -18,575 +17,232 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import re
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from importlib import metadata
 from pathlib import Path
 
-from benchmarks import daemon_backfill
+from benchmarks import postgres
+from benchmarks.equivalence import compare
+from benchmarks.measure import START, clean_environment, fresh_home, generate, machine, timed
+from benchmarks.results import render, summary
+from benchmarks.scenarios import (
+    DAY,
+    Group,
+    Variant,
+    backfill_group,
+    day_group,
+    memory_group,
+    postgresql_backfill_group,
+    tiny_group,
+    ui_group,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-START = date(2024, 1, 1)  # first day of the generated data (and SALES_START_DATE)
-
-
-@dataclass
-class Variant:
-    scenario: str
-    name: str
-    rows: int
-    command: list[str]
-    home: Path | None = None  # DAGSTER_HOME, kept across repeats
-    landing: Path | None = None
-    note: str = ""
-    runs: list[dict] = field(default_factory=list)
-
-
-def machine() -> dict:
-    memory_kb = next(
-        int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")
-    )
-    versions = {
-        p: metadata.version(p)
-        for p in (
-            "dagster",
-            "dagster-duckdb-pandas",
-            "pandas",
-            "pyarrow",
-            "duckdb",
-            "pandera",
-            "numpy",
-        )
-    }
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory_kb / 2**20, 1),
-        "cpu": next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in open("/proc/cpuinfo")
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        ),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
-    }
+SCENARIOS = ["day", "tiny", "backfill", "postgresql", "ui", "memory"]
+# (full run, --quick)
+DEFAULTS = {
+    "repeats": (3, 2),
+    "day_rows": (1_000_000, 100_000),
+    "backfill_days": (365, 14),
+    "backfill_rows": (10_000, 2_000),
+    "postgresql_days": (60, 7),
+    "ui_days": (365, 7),
+    "ui_floor_days": (60, 7),
+    "memory_days": (30, 3),
+}
+TINY_ROWS = 1_000
 
 
-TIME = Path("/usr/bin/time")
-
-
-def timed(command: list[str], env: dict, log: Path) -> dict:
-    """Run a command to completion: wall seconds, CPU seconds and peak RSS, all from the OS.
-
-    Peak RSS is read by /usr/bin/time when present: a child forked from this (larger) process
-    inherits its high-water mark in wait4's ru_maxrss, which would overstate small runs."""
-    peak_file = log.with_suffix(".maxrss")
-    wrapped = [str(TIME), "-f", "%M", "-o", str(peak_file), *command] if TIME.exists() else command
-    with open(log, "w") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(wrapped, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-    if TIME.exists():
-        usage_kb = int(peak_file.read_text().split()[-1])
-    else:
-        usage_kb = usage.ru_maxrss
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        tail = log.read_text()[-3000:]
-        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}; log {log}:\n{tail}")
-    cpu = usage.ru_utime + usage.ru_stime  # of the child and the processes it waited for
-    return {
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu, 3),
-        "peak_rss_mb": round(usage_kb / 1024, 1),
-    }
-
-
-def environment(variant: Variant, warehouse: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
-    env.update(
-        SALES_WAREHOUSE=str(warehouse), SALES_START_DATE=START.isoformat(), PYTHONPATH=str(REPO)
-    )
-    if variant.landing:
-        env["SALES_LANDING_DIR"] = str(variant.landing)
-    if variant.home:
-        env["DAGSTER_HOME"] = str(variant.home)
-    return env
-
-
-def dagster_home(path: Path) -> Path:
-    """A fresh instance directory configured by the repo's dagster.yaml when there is one."""
-    path.mkdir(parents=True, exist_ok=True)
-    if (REPO / "dagster.yaml").exists():
-        shutil.copy(REPO / "dagster.yaml", path / "dagster.yaml")
-    return path
-
-
-def generate(landing: Path, start: date, days: int, rows: int, fmt: str) -> None:
-    """Landing files written by the project's own generator command."""
-    subprocess.run(
-        [
-            str(BIN / "sales-assets"),
-            "generate",
-            "--start",
-            start.isoformat(),
-            "--days",
-            str(days),
-            "--rows-per-day",
-            str(rows),
-            "--format",
-            fmt,
-            "--out",
-            str(landing),
-            "--quiet",
-        ],
-        check=True,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def compare(
-    expected: Path,
-    actual: Path,
-    tables=("cleaned_sales", "rejected_sales", "sales_metrics"),
-    until: date | None = None,
-) -> dict:
-    """Row-for-row equality (EXCEPT ALL both ways) of the baseline's tables and the project's
-    (the baseline's days up to `until` only, when given)."""
-    import duckdb
-
-    counts = {}
-    with duckdb.connect() as connection:
-        connection.execute(f"ATTACH '{expected}' AS expected (READ_ONLY)")
-        connection.execute(f"ATTACH '{actual}' AS actual (READ_ONLY)")
-        for table in tables:
-            columns = [
-                r[0]
-                for r in connection.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'expected' AND table_schema = 'sales' "
-                    "AND table_name = ? ORDER BY ordinal_position",
-                    [table],
-                ).fetchall()
-            ]
-            if (
-                table == "rejected_sales"
-            ):  # the baseline ships no extra landing columns; compare the contract's
-                columns = [c for c in columns if c != "reject_detail"] + ["reject_detail"]
-            select = ", ".join(f'"{c}"' for c in columns)
-            day_column = "partition_date" if table == "rejected_sales" else "order_date"
-            where = f" WHERE {day_column} <= DATE '{until.isoformat()}'" if until else ""
-            diff = connection.execute(
-                f"SELECT (SELECT count(*) FROM (SELECT {select} FROM expected.sales.{table}{where} EXCEPT ALL SELECT {select} FROM actual.sales.{table})),"
-                f"       (SELECT count(*) FROM (SELECT {select} FROM actual.sales.{table} EXCEPT ALL SELECT {select} FROM expected.sales.{table}{where})),"
-                f"       (SELECT count(*) FROM expected.sales.{table}{where})"
-            ).fetchone()
-            if diff[0] or diff[1]:
-                raise AssertionError(
-                    f"{table}: {diff[0]} baseline rows missing from {actual}, {diff[1]} extra rows"
-                )
-            counts[table] = diff[2]
-    return counts
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 100k-row day, 14 x 2k backfill, 2 repeats"
-    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    for name, (full, quick) in DEFAULTS.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=int, help=f"default {full:,} ({quick:,} with --quick)")
     parser.add_argument(
-        "--repeats", type=int, help="repeats of the day and tiny scenarios (default 3)"
+        "--backfill-repeats", type=int, default=1, help="repeats of the backfills (default 1)"
     )
-    parser.add_argument(
-        "--backfill-repeats",
-        type=int,
-        help="repeats of each Dagster backfill (default 1: they dominate)",
-    )
-    parser.add_argument("--day-rows", type=int, help="rows of the big day (default 1,000,000)")
-    parser.add_argument("--backfill-days", type=int, help="days of the backfill (default 365)")
-    parser.add_argument("--backfill-rows", type=int, help="rows per backfill day (default 10,000)")
-    parser.add_argument(
-        "--ui-backfill-days",
-        type=int,
-        help="days of the UI-style daemon backfill (default 14, 0 = skip): "
-        "each day is a run worker process, so 365 days take far beyond the time budget "
-        "(benchmarks/daemon_backfill.py measures them, with Dagster's floor beside)",
-    )
-    parser.add_argument(
-        "--format",
-        default="csv",
-        choices=["csv", "parquet"],
-        help="landing file format (default csv)",
-    )
-    parser.add_argument(
-        "--skip",
-        action="append",
-        default=[],
-        choices=["day", "backfill", "tiny"],
-        help="leave a scenario out",
-    )
-    parser.add_argument(
-        "--workdir", type=Path, help="keep data here (default: a temporary folder, removed)"
-    )
+    parser.add_argument("--format", default="csv", choices=["csv", "parquet"])
+    parser.add_argument("--skip", action="append", default=[], choices=SCENARIOS)
+    parser.add_argument("--workdir", type=Path, help="keep the data here (default: removed)")
     args = parser.parse_args(argv)
-    quick = args.quick
-    repeats = args.repeats or (2 if quick else 3)
-    backfill_repeats = args.backfill_repeats or 1
-    day_rows = args.day_rows or (100_000 if quick else 1_000_000)
-    backfill_days = args.backfill_days or (14 if quick else 365)
-    backfill_rows = args.backfill_rows or (2_000 if quick else 10_000)
-    ui_days = min(
-        backfill_days,
-        args.ui_backfill_days if args.ui_backfill_days is not None else (7 if quick else 14),
-    )
-    tiny_rows = 1_000
+    for name, (full, quick) in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    args.ui_floor_days = min(args.ui_floor_days, args.ui_days)
+    return args
 
+
+def build(args: argparse.Namespace, work: Path) -> list[Group]:
+    """Landing files for the scenarios that read them, and the groups, in the order they run."""
+    skip, groups = set(args.skip), []
+    if "day" not in skip:
+        generate(work / "landing-day", DAY, 1, args.day_rows, args.format)
+        groups.append(
+            day_group(work / "landing-day", args.day_rows, args.repeats, "postgresql" not in skip)
+        )
+    if "tiny" not in skip:
+        generate(work / "landing-tiny", DAY, 1, TINY_ROWS, args.format)
+        groups.append(tiny_group(work / "landing-tiny", TINY_ROWS, args.repeats))
+    landing, days = work / "landing-backfill", max(args.backfill_days, args.postgresql_days)
+    if not skip >= {"backfill", "postgresql"}:
+        generate(landing, START, days, args.backfill_rows, args.format)
+    backfill = backfill_group(
+        landing, args.backfill_days, args.backfill_rows, args.backfill_repeats
+    )
+    if "backfill" not in skip:
+        groups.append(backfill)
+    if "postgresql" not in skip:
+        groups.append(
+            postgresql_backfill_group(
+                landing, args.postgresql_days, args.backfill_rows, args.backfill_repeats
+            )
+        )
+    if "ui" not in skip:
+        loop = backfill.variants[0]
+        expected = lambda: loop.runs[0]["warehouse"] if loop.runs else None  # noqa: E731
+        compared = 0 if "backfill" in skip else args.backfill_days
+        groups.append(
+            ui_group(args.ui_days, args.ui_floor_days, args.backfill_rows, expected, compared)
+        )
+    if "memory" not in skip:
+        groups.append(memory_group(args.memory_days, args.day_rows))
+    return groups
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
+
+def execute(group: Group, variant: Variant, rep: int, work: Path, databases: list[str]) -> None:
+    """Measure `variant` once in a fresh process, on a fresh instance and warehouse."""
+    place = work / f"{group.scenario}-{slug(variant.name)}-{rep}"
+    place.mkdir(parents=True)
+    if variant.call:
+        result = {"cpu_seconds": None, "peak_rss_mb": None, **variant.call(place)}
+    else:
+        if variant.warehouse == "postgresql":
+            databases.append(postgres.create_database("sales_bench"))
+            warehouse = postgres.warehouse_url(databases[-1])
+        else:
+            warehouse = str(place / "warehouse.duckdb")
+        settings = {
+            "SALES_WAREHOUSE": warehouse,
+            "SALES_REPORTS_DIR": str(place / "reports"),
+            "DAGSTER_HOME": str(fresh_home(place / "home")),
+            **variant.settings,
+        }
+        command = [part.replace("{warehouse}", warehouse) for part in variant.command]
+        result = timed(command, clean_environment(settings), place / "output.log")
+        result["warehouse"] = warehouse if variant.warehouse else None
+    shutil.rmtree(place / "reports", ignore_errors=True)
+    if variant.scale != 1.0:
+        result["measured_seconds"] = result["seconds"]
+        result["seconds"] = round(result["seconds"] * variant.scale, 1)
+    variant.runs.append(result)
+    cpu, peak = result["cpu_seconds"], result["peak_rss_mb"]
+    print(
+        f"  {group.scenario:20} {variant.name[:48]:48} #{rep + 1}: {result['seconds']:8.2f} s wall"
+        + (f"  {cpu:8.2f} s CPU  {peak:6.0f} MB" if cpu is not None else "")
+        + f"  (load {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
+
+
+def check_tables(group: Group, equivalence: dict) -> None:
+    """Compare every variant's tables of the first repeat with the baseline's (raises)."""
+    expected = group.expected() if group.expected else group.variants[0].runs[0]["warehouse"]
+    if not expected:
+        return
+    for variant in group.variants:
+        if variant.compare and variant.runs and variant.runs[0].get("warehouse"):
+            counts = compare(
+                Path(expected), variant.runs[0]["warehouse"], group.tables, group.until
+            )
+            equivalence[f"{group.scenario}: {variant.name}"] = counts
+
+
+def measure(group: Group, work: Path, equivalence: dict) -> None:
+    """Every repeat runs each variant once, rotating who goes first; tables checked after
+    the first repeat; the warehouses of later repeats are dropped as soon as measured."""
+    databases: list[str] = []
+    try:
+        for rep in range(group.repeats):
+            turn = rep % len(group.variants)
+            for variant in group.variants[turn:] + group.variants[:turn]:
+                execute(group, variant, rep, work, databases)
+                if rep > 0:
+                    discard(variant.runs[-1].get("warehouse"), databases)
+            if rep == 0:
+                check_tables(group, equivalence)
+    finally:
+        for name in databases:
+            postgres.drop_database(name)
+
+
+def discard(warehouse: str | None, databases: list[str]) -> None:
+    """Remove a warehouse no comparison needs (a DuckDB file or a throwaway database)."""
+    if not warehouse:
+        return
+    if warehouse.startswith("postgresql://"):
+        name = warehouse.rsplit("/", 1)[1]
+        postgres.drop_database(name)
+        databases.remove(name)
+    else:
+        Path(warehouse).unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sales-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     report = {
         "machine": machine(),
-        "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "settings": {
-            "repeats": repeats,
-            "backfill_repeats": backfill_repeats,
-            "day_rows": day_rows,
-            "backfill_days": backfill_days,
-            "backfill_rows": backfill_rows,
-            "ui_backfill_days": ui_days,
-            "tiny_rows": tiny_rows,
-            "format": args.format,
-        },
+        "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
+        "settings": {name: getattr(args, name) for name in DEFAULTS} | {"format": args.format},
+        "load_average": {"start": round(os.getloadavg()[0], 1)},
         "results": [],
         "equivalence": {},
+        "errors": [],
     }
+    status = 0
     try:
-        python, dagster = str(BIN / "python"), str(BIN / "dagster")
-
-        def materialize(day):
-            command = [dagster, "asset", "materialize", "-m", "sales_assets.definitions"]
-            return command + ["--select", "*", "--partition", day.isoformat()]
-
-        day = date(2024, 3, 1)
-        end = START + timedelta(days=backfill_days - 1)
-        groups: list[list[Variant]] = []
-        if "day" not in args.skip:
-            landing = work / "landing-day"
-            generate(landing, day, 1, day_rows, args.format)
-            groups.append(
-                [
-                    Variant(
-                        "day",
-                        "baseline script",
-                        day_rows,
-                        [
-                            python,
-                            "-m",
-                            "benchmarks.baseline",
-                            "--landing",
-                            str(landing),
-                            "--warehouse",
-                            "{warehouse}",
-                            day.isoformat(),
-                        ],
-                        landing=landing,
-                    ),
-                    Variant(
-                        "day",
-                        "dagster asset materialize (CLI)",
-                        day_rows,
-                        materialize(day),
-                        dagster_home(work / "home-day-cli"),
-                        landing,
-                    ),
-                    Variant(
-                        "day",
-                        "in-process job",
-                        day_rows,
-                        [python, "-m", "benchmarks.inprocess", day.isoformat()],
-                        dagster_home(work / "home-day-inproc"),
-                        landing,
-                    ),
-                ]
-            )
-        if "tiny" not in args.skip:
-            landing = work / "landing-tiny"
-            generate(landing, day, 1, tiny_rows, args.format)
-            groups.append(
-                [
-                    Variant(
-                        "tiny",
-                        "trivial one-asset job (CLI)",
-                        1,
-                        [
-                            dagster,
-                            "asset",
-                            "materialize",
-                            "-m",
-                            "benchmarks.trivial",
-                            "--select",
-                            "*",
-                            "--partition",
-                            day.isoformat(),
-                        ],
-                        dagster_home(work / "home-trivial"),
-                    ),
-                    Variant(
-                        "tiny",
-                        "dagster asset materialize (CLI)",
-                        tiny_rows,
-                        materialize(day),
-                        dagster_home(work / "home-tiny"),
-                        landing,
-                    ),
-                ]
-            )
-        backfill_group: list[Variant] = []
-        if "backfill" not in args.skip:
-            landing = work / "landing-backfill"
-            generate(landing, START, backfill_days, backfill_rows, args.format)
-            command = [str(BIN / "sales-assets"), "backfill", START.isoformat(), end.isoformat()]
-            backfill_group = [
-                Variant(
-                    "backfill",
-                    "baseline script (loop in one process)",
-                    backfill_days * backfill_rows,
-                    [
-                        python,
-                        "-m",
-                        "benchmarks.baseline",
-                        "--landing",
-                        str(landing),
-                        "--warehouse",
-                        "{warehouse}",
-                        START.isoformat(),
-                        end.isoformat(),
-                    ],
-                    landing=landing,
-                ),
-                Variant(
-                    "backfill",
-                    "command-line backfill",
-                    backfill_days * backfill_rows,
-                    command,
-                    dagster_home(work / "home-backfill"),
-                    landing,
-                    note="sales-assets backfill START END",
-                ),
-            ]
+        groups = build(args, work)
         report["settings"]["generate_seconds"] = round(time.perf_counter() - started, 1)
-
-        def execute(variant: Variant, rep: int) -> None:
-            warehouse = work / f"{variant.scenario}-{variant.name.split()[0]}-{rep}.duckdb"
-            warehouse.unlink(missing_ok=True)
-            command = [c.replace("{warehouse}", str(warehouse)) for c in variant.command]
-            log = work / f"{variant.scenario}-{variant.name.split()[0]}-{rep}.log"
-            result = timed(command, environment(variant, warehouse), log)
-            result["warehouse"] = str(warehouse)
-            variant.runs.append(result)
-            print(
-                f"  {variant.scenario:8} {variant.name:40} run {rep + 1}: {result['seconds']:8.2f} s wall {result['cpu_seconds']:8.2f} s cpu {result['peak_rss_mb']:7.0f} MB",
-                flush=True,
-            )
-
-        def check(group: list[Variant]) -> None:
-            baseline = group[0]
-            for variant in group[1:]:
-                if variant.scenario != "tiny":
-                    report["equivalence"][f"{variant.scenario}: {variant.name}"] = compare(
-                        Path(baseline.runs[0]["warehouse"]), Path(variant.runs[0]["warehouse"])
-                    )
-
-        # Alternate: each repeat runs every variant once, rotating who goes first.
-        for group in groups:
-            for rep in range(repeats):
-                for variant in group[rep % len(group) :] + group[: rep % len(group)]:
-                    execute(variant, rep)
-                if rep == 0 and group[0].scenario != "tiny":
-                    check(group)
-        if backfill_group:
-            baseline, dagster_backfill = backfill_group
-            for rep in range(backfill_repeats):  # the 365-day runs dominate the budget
-                execute(baseline, rep)
-                execute(dagster_backfill, rep)
-                if rep == 0:
-                    check(backfill_group)
-            groups.append(backfill_group)
-            ui_until = START + timedelta(days=ui_days - 1)
-            ui = Variant(
-                "backfill-ui",
-                f"UI-style backfill (dagster dev + daemon), {ui_days} days",
-                ui_days * backfill_rows,
-                [],
-            )
-            if ui_days:
-                try:
-                    figures = daemon_backfill.run(
-                        days=ui_days,
-                        rows_per_day=backfill_rows,
-                        storage="sqlite",
-                        start=START.isoformat(),
-                        workdir=work / "ui-backfill",
-                    )
-                    ui.runs.append(
-                        {
-                            "seconds": figures["wall_seconds"],
-                            "cpu_seconds": None,
-                            "peak_rss_mb": None,
-                            "figures": {k: v for k, v in figures.items() if k != "instance_yaml"},
-                        }
-                    )
-                    ui.note = f"{figures['runs_succeeded']} of {figures['days']} runs succeeded; synthetic source"
-                    report["equivalence"]["backfill: UI-style backfill (cleaned, metrics)"] = (
-                        compare(
-                            Path(baseline.runs[0]["warehouse"]),
-                            work / "ui-backfill" / "warehouse.duckdb",
-                            ("cleaned_sales", "sales_metrics"),
-                            ui_until,
-                        )
-                    )
-                except Exception as error:  # report it, keep the other figures
-                    ui.note = f"failed: {type(error).__name__}: {error}"[:300]
-            # Its ratio is to the baseline's time for the same number of days.
-            baseline_days = Variant(
-                "backfill-ui",
-                f"baseline script, {ui_days} days (pro rata)",
-                ui_days * backfill_rows,
-                [],
-                runs=[
-                    {
-                        "seconds": r["seconds"] * ui_days / backfill_days,
-                        "cpu_seconds": r["cpu_seconds"] * ui_days / backfill_days,
-                        "peak_rss_mb": r["peak_rss_mb"],
-                    }
-                    for r in baseline.runs
-                ],
-            )
-            if ui_days:
-                groups.append([baseline_days, ui])
-
-        targets = {
-            ("day", "dagster asset materialize (CLI)"): ("baseline", 1.2),
-            ("day", "in-process job"): ("baseline", 1.2),
-            ("backfill", "command-line backfill"): ("baseline", 10.0),
-            ("tiny", "dagster asset materialize (CLI)"): ("trivial", 1.5),
-        }
-        for group in groups:
-            reference = statistics.median(r["seconds"] for r in group[0].runs)
-            for variant in group:
-                if not variant.runs:
-                    report["results"].append(
-                        {
-                            "scenario": variant.scenario,
-                            "variant": variant.name,
-                            "note": variant.note,
-                        }
-                    )
-                    continue
-                seconds = statistics.median(r["seconds"] for r in variant.runs)
-                target = targets.get((variant.scenario, variant.name), (None, None))[1]
-                ratio = seconds / reference
-                report["results"].append(
-                    {
-                        "scenario": variant.scenario,
-                        "variant": variant.name,
-                        "rows": variant.rows,
-                        "runs": len(variant.runs),
-                        "seconds_median": round(seconds, 2),
-                        "seconds_all": [r["seconds"] for r in variant.runs],
-                        "cpu_seconds_median": cpu_median(variant),
-                        "cpu_ratio": round(cpu_median(variant) / cpu_median(group[0]), 2)
-                        if cpu_median(variant)
-                        else None,
-                        "rows_per_second": round(variant.rows / seconds)
-                        if variant.scenario != "tiny" or variant.rows > 1
-                        else None,
-                        "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in variant.runs) or None,
-                        "ratio": round(ratio, 2),
-                        "ratio_to": group[0].name,
-                        "target": target,
-                        "meets_target": None if target is None else ratio <= target,
-                        "note": variant.note,
-                    }
-                )
-        report["memory_target"] = {
-            "limit_mb": 1024,
-            "day_peak_rss_mb": {
-                r["variant"]: r["peak_rss_mb"]
-                for r in report["results"]
-                if r["scenario"] == "day" and "peak_rss_mb" in r
-            },
-        }
-        report["total_seconds"] = round(time.perf_counter() - started, 1)
+        status = run_groups(groups, work, report)
     finally:
+        report["load_average"]["end"] = round(os.getloadavg()[0], 1)
+        report["total_seconds"] = round(time.perf_counter() - started, 1)
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(render(report))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2, default=str))
-        print(f"\nwrote {args.out}")
-    return 0
+        print("\n" + render(report))
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=2, default=str))
+            print(f"\nwrote {args.out}")
+    return status
 
 
-def show(value, spec: str, suffix: str = "") -> str:
-    return "" if value is None else format(value, spec) + suffix
-
-
-def cpu_median(variant: Variant) -> float | None:
-    values = [r["cpu_seconds"] for r in variant.runs if r.get("cpu_seconds") is not None]
-    return round(statistics.median(values), 2) if values else None
-
-
-def render(report: dict) -> str:
-    """The results as a markdown table, with the machine and versions."""
-    m = report["machine"]
-    lines = [
-        f"machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}; Python {m['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
-        f"command: {report['command']}   total {report.get('total_seconds', '?')} s (incl. data generation {report['settings'].get('generate_seconds', '?')} s)",
-        "",
-        "| scenario | variant | rows | runs | wall s (median) | rows/s | peak RSS MB | ratio (wall) | CPU s (median) | ratio (CPU) | target (wall ratio) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in report["results"]:
-        if "seconds_median" not in r:
-            lines.append(f"| {r['scenario']} | {r['variant']} | | | | | | | | | {r['note']} |")
-            continue
-        target = (
-            ""
-            if r["target"] is None
-            else f"<= {r['target']}x {r['ratio_to']}: {'met' if r['meets_target'] else 'NOT met'}"
-        )
-        name = r["variant"] + (f" ({r['note']})" if r["note"] else "")
-        lines.append(
-            f"| {r['scenario']} | {name} | {r['rows']:,} | {r['runs']} | {r['seconds_median']:.2f} | "
-            f"{'' if r['rows_per_second'] is None else format(r['rows_per_second'], ',')} | {show(r['peak_rss_mb'], '.0f')} | {r['ratio']:.2f}x | "
-            f"{show(r['cpu_seconds_median'], '.2f')} | {show(r['cpu_ratio'], '.2f', 'x')} | {target} |"
-        )
-    day_peaks = report.get("memory_target", {}).get("day_peak_rss_mb", {})
-    if day_peaks:
-        worst = max(v for k, v in day_peaks.items() if k != "baseline script" and v)
-        lines.append(
-            f"\npeak RSS of the big day (project): {worst:.0f} MB (target <= 1024 MB: {'met' if worst <= 1024 else 'NOT met'})"
-        )
-    lines.append("equivalence (rows compared, identical): " + json.dumps(report["equivalence"]))
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def run_groups(groups: list[Group], work: Path, report: dict) -> int:
+    """Measure the groups in order. A variant that fails is reported and its group left;
+    tables that differ from the baseline's stop the benchmark."""
+    status = 0
+    for group in groups:
+        try:
+            measure(group, work, report["equivalence"])
+        except AssertionError as difference:
+            report["errors"].append(f"STOP: {group.scenario}: {difference}")
+            print(f"STOP: {group.scenario}: tables differ from the baseline's: {difference}")
+            report["results"] += [summary(group, v) for v in group.variants if v.runs]
+            return 1
+        except Exception as error:  # report it, keep the other figures
+            print(f"FAILED: {group.scenario}: {type(error).__name__}: {error}", flush=True)
+            report["errors"].append(f"{group.scenario}: {type(error).__name__}: {error}"[:2000])
+            status = 1
+        report["results"] += [summary(group, v) for v in group.variants if v.runs]
+    return status

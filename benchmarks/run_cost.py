@@ -1,126 +1,216 @@
-"""Where a small day's run time goes: the same in-process runs on different instance storages.
+"""Where a range run's time goes, per day: staging, publishing, Dagster's event writes, the report.
 
-Runs `daily_sales_job` for a few small days in one process (as `sales-assets backfill` does)
-with the instance on SQLite under DAGSTER_HOME on disk, on SQLite in /dev/shm (no fsync
-cost), and on PostgreSQL at 127.0.0.1:5432 (a throwaway database), and prints seconds per day
-(wall and CPU) beside the number of events each run writes.
+Runs `daily_sales_job` in this process over `--days` landing days of `--rows` rows in ONE run,
+after a one-day warm-up run (tables created, libraries loaded). The stages are timed by
+wrapping the functions that do them (nothing else changes): each stage's wall and CPU
+seconds are its own, without the stages nested in it, so a log line written while publishing
+counts as an event write, not as publishing. What no stage claims is Dagster's run and step
+machinery. `--html` also records the run with pyinstrument, to look further.
 
-    python -m benchmarks.run_cost [--days 6] [--rows 10000] [--storage sqlite shm postgres]
+    python -m benchmarks.run_cost [--days 10] [--rows 10000] [--warehouse duckdb|postgresql]
+                                  [--html profile.html]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import nullcontext
+from datetime import date, timedelta
+from functools import wraps
+from importlib import import_module
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from benchmarks import postgres
 
-from sales_assets_tests.e2e.dagster_dev import instance_yaml, postgres_database  # noqa: E402
+START = date(2024, 1, 1)
+OTHER = "Dagster: run and step machinery, other"
+# (module, attribute) -> stage. Patched where the step looks them up.
+STAGES = {
+    ("sales_assets.resources", "SalesSource.read_day"): "stage_day: read the landing files",
+    ("sales_assets.daily_load", "apply_cleaning_rules"): "stage_day: cleaning rules",
+    ("sales_assets.daily_load", "daily_metrics"): "stage_day: metrics",
+    ("sales_assets.assets", "stage_day"): "stage_day: checks and the rest",
+    ("sales_assets.warehouse", "Warehouse.publish"): "publish: one warehouse transaction",
+    ("sales_assets.day_events", "materializations"): "events: build materializations",
+    ("sales_assets.day_events", "evaluations"): "events: build check evaluations",
+    ("dagster", "DagsterInstance.handle_new_event"): "Dagster: event writes (incl. log lines)",
+    ("sales_assets.report", "report_data"): "report: queries",
+    ("sales_assets.report", "render_report"): "report: render PNG + HTML",
+    ("sales_assets.assets", "report_materialization"): "report: the rest (loaded days, metadata)",
+    ("sales_assets.assets", "_finish"): "the day's log line and figures",
+    ("sales_assets.assets", "table_checks"): "whole-table checks (once a run)",
+}
 
-CHILD = """
-import sys, time
-from dagster import DagsterInstance
-from sales_assets.definitions import defs
-job = defs.resolve_job_def("daily_sales_job")
-days = int(sys.argv[1])
-with DagsterInstance.get() as instance:
-    job.execute_in_process(partition_key="2024-01-01", instance=instance)  # warm: tables exist
-    wall, cpu = time.perf_counter(), time.process_time()
-    for n in range(2, days + 2):
-        result = job.execute_in_process(partition_key=f"2024-01-{n:02d}", instance=instance)
-    wall, cpu = (time.perf_counter() - wall) / days, (time.process_time() - cpu) / days
-    print(f"{wall:.2f} {cpu:.2f} {len(instance.all_logs(result.run_id))}")
-"""
+
+class Clock:
+    """Exclusive wall and CPU seconds per stage: entering a stage pauses the enclosing one."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.stack: list[list] = []
+
+    def _charge(self) -> None:
+        stage, wall, cpu = self.stack[-1]
+        now_wall, now_cpu = time.perf_counter(), time.thread_time()
+        self.wall[stage] = self.wall.get(stage, 0.0) + now_wall - wall
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + now_cpu - cpu
+        self.stack[-1][1:] = [now_wall, now_cpu]
+
+    def enter(self, stage: str) -> None:
+        if self.stack:
+            self._charge()
+        self.stack.append([stage, time.perf_counter(), time.thread_time()])
+
+    def leave(self) -> None:
+        self._charge()
+        self.stack.pop()
+        if self.stack:
+            self.stack[-1][1:] = [time.perf_counter(), time.thread_time()]
+
+
+def timed(function, stage: str, clock: Clock):
+    """`function`, charging its time to `stage`; a generator is charged for each step."""
+    if inspect.isgeneratorfunction(function):
+
+        @wraps(function)
+        def generator(*args, **kwargs):
+            inner = function(*args, **kwargs)
+            while True:
+                clock.enter(stage)
+                try:
+                    item = next(inner)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    clock.leave()
+                yield item
+
+        return generator
+
+    @wraps(function)
+    def plain(*args, **kwargs):
+        clock.enter(stage)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            clock.leave()
+
+    return plain
+
+
+def instrument(clock: Clock) -> None:
+    for (module, path), stage in STAGES.items():
+        owner = import_module(module)
+        *outer, name = path.split(".")
+        for part in outer:
+            owner = getattr(owner, part)
+        setattr(owner, name, timed(getattr(owner, name), stage, clock))
+
+
+def prepare(work: Path, days: int, rows: int, warehouse: str) -> None:
+    """Landing files, a fresh instance and the SALES_* settings, before sales_assets loads."""
+    generate = [str(Path(sys.executable).with_name("sales-assets")), "generate", "--quiet"]
+    subprocess.run(
+        [*generate, "--start", START.isoformat(), "--days", str(days + 1)]
+        + ["--rows-per-day", str(rows), "--out", str(work / "landing")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    home = work / "home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "dagster.yaml", home / "dagster.yaml")
+    for name in [k for k in os.environ if k.startswith("SALES_")]:
+        del os.environ[name]
+    os.environ.update(
+        DAGSTER_HOME=str(home),
+        SALES_WAREHOUSE=warehouse,
+        SALES_LANDING_DIR=str(work / "landing"),
+        SALES_REPORTS_DIR=str(work / "reports"),
+        SALES_START_DATE=START.isoformat(),
+        SALES_BACKFILL_DAYS_PER_RUN=str(days),
+    )
+
+
+def measure(days: int, html: Path | None) -> tuple[Clock, float, float]:
+    """Warm up with the first day, then one run over the next `days` days:
+    (the clock of the stages, wall seconds, CPU seconds of the process)."""
+    from benchmarks.inprocess import main as run_days
+
+    if run_days([START.isoformat()]):
+        raise RuntimeError("the warm-up run failed")
+    clock = Clock()
+    instrument(clock)
+    profiler = None
+    if html:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002)
+        profiler.start()
+    before, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    clock.enter(OTHER)
+    failed = run_days([(START + timedelta(days=n)).isoformat() for n in (1, days)][:2])
+    clock.leave()
+    wall, after = time.perf_counter() - wall, resource.getrusage(resource.RUSAGE_SELF)
+    if profiler:
+        profiler.stop()
+        html.write_text(profiler.output_html())
+    if failed:
+        raise RuntimeError("the measured run failed")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return clock, wall, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run_cost", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--days", type=int, default=6)
+    parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument(
-        "--storage",
-        nargs="+",
-        default=["sqlite", "shm", "postgres"],
-        choices=["sqlite", "shm", "postgres"],
-    )
+    parser.add_argument("--warehouse", choices=["duckdb", "postgresql"], default="duckdb")
+    parser.add_argument("--html", type=Path, help="also write a pyinstrument profile here")
     args = parser.parse_args(argv)
-    bin_dir = Path(sys.executable).parent
-    work = Path(tempfile.mkdtemp(prefix="run-cost-"))
+    work = Path(tempfile.mkdtemp(prefix="sales-run-cost-"))
+    pg = args.warehouse == "postgresql"
     try:
-        landing = work / "landing"
-        subprocess.run(
-            [
-                str(bin_dir / "sales-assets"),
-                "generate",
-                "--start",
-                "2024-01-01",
-                "--days",
-                str(args.days + 1),
-                "--rows-per-day",
-                str(args.rows),
-                "--out",
-                str(landing),
-                "--quiet",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        print(
-            f"{args.days} days x {args.rows} rows, in-process runs in one process; seconds per day"
-        )
-        print(
-            "| instance storage | wall s/day | CPU s/day | events per run |\n|---|---:|---:|---:|"
-        )
-        for storage in args.storage:
-            home = Path(
-                tempfile.mkdtemp(prefix="home-", dir="/dev/shm" if storage == "shm" else work)
-            )
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("SALES_", "DAGSTER_"))}
-            env.update(
-                DAGSTER_HOME=str(home),
-                SALES_WAREHOUSE=str(work / f"{storage}.duckdb"),
-                SALES_LANDING_DIR=str(landing),
-                SALES_START_DATE="2024-01-01",
-                PYTHONPATH=str(REPO),
-            )
-            try:
-                with (
-                    postgres_database("sales_run_cost")
-                    if storage == "postgres"
-                    else nullcontext() as pg_storage
-                ):
-                    if pg_storage:
-                        (home / "dagster.yaml").write_text(instance_yaml(None, storage=pg_storage))
-                    child = subprocess.run(
-                        [sys.executable, "-c", CHILD, str(args.days)],
-                        env=env,
-                        cwd=REPO,
-                        capture_output=True,
-                        text=True,
-                    )
-                if child.returncode:
-                    raise RuntimeError(f"{storage}: runs failed:\n{child.stderr[-2000:]}")
-                out = child.stdout.split()
-                label = {
-                    "sqlite": "SQLite, DAGSTER_HOME on disk (default)",
-                    "shm": "SQLite, DAGSTER_HOME in /dev/shm (no fsync)",
-                    "postgres": "PostgreSQL 127.0.0.1",
-                }[storage]
-                print(f"| {label} | {out[0]} | {out[1]} | {out[2]} |", flush=True)
-            finally:
-                shutil.rmtree(home, ignore_errors=True)
+        with postgres.throwaway_database("sales_run_cost") if pg else nullcontext() as name:
+            url = postgres.warehouse_url(name) if pg else str(work / "warehouse.duckdb")
+            prepare(work, args.days, args.rows, url)
+            clock, wall, cpu = measure(args.days, args.html)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(render(clock, wall, cpu, args))
     return 0
+
+
+def render(clock: Clock, wall: float, cpu: float, args) -> str:
+    days = args.days
+    lines = [
+        f"one run of {days} days x {args.rows:,} rows, {args.warehouse} warehouse: {wall:.1f} s "
+        f"wall ({wall / days:.3f} s a day), {cpu:.1f} s CPU ({cpu / days:.3f} s a day); "
+        f"load average {os.getloadavg()[0]:.1f}",
+        "",
+        "| stage | wall s/day | CPU s/day | share of CPU |",
+        "|---|---:|---:|---:|",
+    ]
+    for stage, seconds in sorted(clock.cpu.items(), key=lambda item: -item[1]):
+        lines.append(
+            f"| {stage} | {clock.wall[stage] / days:.3f} | {seconds / days:.3f} | "
+            f"{seconds / cpu:.1%} |"
+        )
+    lines.append(
+        "\nCPU is this thread's time (time.thread_time); the process's total above also counts "
+        "Dagster's other threads."
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
