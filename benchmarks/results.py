@@ -110,6 +110,10 @@ def render(report: dict) -> str:
             f"{_show(r['peak_rss_mb'], '.0f')} | {ratio} | "
             f"{_show(r['cpu_seconds_median'], '.2f')} | {_verdicts(r)} |"
         )
+    if report["settings"].get("quick"):
+        lines.append(
+            "\n--quick: small sizes, a smoke run; the targets are set for the default sizes."
+        )
     lines.append(
         "\nidentical tables (rows compared): "
         + "; ".join(f"{k}: {v}" for k, v in report["equivalence"].items())

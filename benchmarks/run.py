@@ -26,7 +26,15 @@ from pathlib import Path
 
 from benchmarks import postgres
 from benchmarks.equivalence import compare
-from benchmarks.measure import START, clean_environment, fresh_home, generate, machine, timed
+from benchmarks.measure import (
+    KEPT_SETTINGS,
+    START,
+    clean_environment,
+    fresh_home,
+    generate,
+    machine,
+    timed,
+)
 from benchmarks.results import render, summary
 from benchmarks.scenarios import (
     DAY,
@@ -205,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "machine": machine(),
         "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
-        "settings": {name: getattr(args, name) for name in DEFAULTS} | {"format": args.format},
+        "settings": {name: getattr(args, name) for name in DEFAULTS}
+        | {"format": args.format, "quick": args.quick}
+        | {name: os.environ[name] for name in KEPT_SETTINGS if name in os.environ},
         "load_average": {"start": round(os.getloadavg()[0], 1)},
         "results": [],
         "equivalence": {},
