@@ -18,7 +18,6 @@ A day is never lost to a dead worker or a broker hiccup:
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from urllib.parse import urlsplit
 
@@ -80,17 +79,18 @@ def executor_for(settings: Settings = SETTINGS) -> ExecutorDefinition:
         return in_process_executor
     from dagster_celery import celery_executor
 
-    broker = settings.celery_broker
-    result_backend(broker)  # refuse a broker without a result backend when the location loads
-    # The broker URL may carry a password: taken from the environment when it came from there,
-    # so the run snapshots shown in the UI hold the variable's name, not its value.
-    from_env = broker == (os.environ.get("SALES_CELERY_BROKER") or "").strip()
-    url = {"env": "SALES_CELERY_BROKER"} if from_env else broker
+    url = settings.celery_broker
+    backend = result_backend(url)  # refuses a broker without one when the location loads
+    # The URL may carry a password: when it came from the environment, each process reads it
+    # from there (StringSource), so no config value ever holds it.
+    broker = url
+    if url == (os.environ.get("SALES_CELERY_BROKER") or "").strip():
+        broker = {"env": "SALES_CELERY_BROKER"}
     return celery_executor.configured(
         {
-            "broker": url,
-            "backend": url if is_redis(broker) else result_backend(broker),
-            "config_source": celery_settings(broker),
+            "broker": broker,
+            "backend": broker if is_redis(url) else backend,  # Redis: results in the broker
+            "config_source": celery_settings(url),
         },
         name="celery",
     )
@@ -182,6 +182,7 @@ def start_worker(
 ) -> int:
     """Run a Celery worker for this code location until it is stopped (SIGTERM: warm shutdown)."""
     from celery.signals import worker_ready
+    from celery.utils.nodenames import host_format
 
     from .lease import start_lease_renewal
 
@@ -195,7 +196,7 @@ def start_worker(
         renew = start_lease_renewal(SETTINGS.celery_broker, every=redeliver_after / 4)
         worker_ready.connect(lambda **_: renew(), weak=False)
     queues = queues or [DEFAULT_QUEUE]
-    node = name or f"sales-assets-{os.getpid()}@{socket.gethostname()}"
+    node = host_format(name or f"sales-assets-{os.getpid()}@%h")
     print(
         f"sales-assets worker {node}: broker {redact_url(SETTINGS.celery_broker)}, "
         f"queues {','.join(queues)}, concurrency {concurrency}",
