@@ -102,7 +102,7 @@ class Warehouse(ConfigurableResource):
         ]
         started = perf_counter()
         with self._client().session(log) as session:
-            write_tables(session, self.schema_name, writes, log)
+            write_tables(session, self.schema_name, writes)
         result = PublishResult(
             seconds=perf_counter() - started,
             lock_wait_seconds=session.lock_wait_seconds,

@@ -174,14 +174,16 @@ class Session(Protocol):
         """Insert by column name, in bulk."""
 
 
-def write_tables(session: Session, schema: str, writes: Sequence[TableWrite], log=None) -> None:
-    """Replace each write's days in its table, on one open transaction."""
-    log = log or LOG
+def write_tables(session: Session, schema: str, writes: Sequence[TableWrite]) -> None:
+    """Replace each write's days in its table, on one open transaction.
+
+    The per-table lines go to this module's logger only: in a run's log each line would be
+    an event written to the instance (four a day)."""
     for write in writes:
         session.prepare(schema, write.table, write.data.schema, write.column)
     session.schema_ready()
     for write in writes:
-        log.debug(
+        LOG.debug(
             f"warehouse: replacing {write.start}..{write.end} (exclusive) of "
             f"{schema}.{write.table} with {write.data.num_rows} rows"
         )
