@@ -177,7 +177,7 @@ def test_a_renewed_lease_keeps_a_message_from_redelivery(redis_server):
 
 # --- steps on a real worker (one machine) ---------------------------------------------------
 
-ROWS = 200_000  # a day long enough to outlive REDELIVER_AFTER several times over
+ROWS = 200_000  # four such days in one step outlive REDELIVER_AFTER several times over
 REDELIVER_AFTER = 2
 DAY = "2024-03-05"
 # The tests of one worker share it and its day, in file order, on one xdist worker.
@@ -209,13 +209,19 @@ def machine(tmp_path_factory, redis_server):
         worker.stop()
 
 
-def run_day(machine: dict, **env: str) -> subprocess.Popen:
-    """What `sales-assets backfill` does for one run (workers.execute_run), in a process of its
-    own; prints the run id and whether it succeeded."""
+def run_day(machine: dict, last: str = DAY, **env: str) -> subprocess.Popen:
+    """What `sales-assets backfill` does for one run of DAY..last (workers.execute_run), in a
+    process of its own; prints the run id and whether it succeeded."""
+    tags = {"dagster/partition": DAY}
+    if last != DAY:
+        tags = {
+            "dagster/asset_partition_range_start": DAY,
+            "dagster/asset_partition_range_end": last,
+        }
     script = (
         "from dagster import DagsterInstance\n"
         "from sales_assets.workers import daily_sales_job, execute_run\n"
-        f"tags = {{'dagster/partition': {DAY!r}}}\n"
+        f"tags = {tags!r}\n"
         "with DagsterInstance.get() as instance:\n"
         "    result = execute_run(daily_sales_job(), instance, tags, {})\n"
         "print(result.run_id, result.success)\n"
@@ -271,7 +277,7 @@ def day_rows(machine: dict) -> tuple[int, int]:
 @pytest.mark.slow
 @ONE_MACHINE
 def test_a_step_longer_than_the_redelivery_timeout_runs_once(machine):
-    run_id, success = finish(run_day(machine))
+    run_id, success = finish(run_day(machine, last="2024-03-08"))  # four days in one step
     assert success
     found = steps(machine["instance"], run_id)
     assert len(found["starts"]) == 1, f"the step ran {len(found['starts'])} times: {found}"
