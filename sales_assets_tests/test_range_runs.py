@@ -70,8 +70,12 @@ def test_the_run_carries_the_seven_days_and_fails_naming_the_bad_one(scenario):
     tags = result.dagster_run.tags
     assert tags["dagster/asset_partition_range_start"] == DAYS[0]
     assert tags["dagster/asset_partition_range_end"] == DAYS[-1]
-    failure = step_failure(result).user_failure_data
+    data = step_failure(result)
+    failure = data.user_failure_data
     assert failure.description.startswith("1 of 7 day(s) not loaded")
+    # The error's first line, what the UI shows first: the sentence, not a framework path.
+    headline = data.error.message.splitlines()[0]
+    assert headline.endswith(": 1 of 7 day(s) not loaded:") and "dagster._" not in headline
     assert f"day {BAD} blocked by rejection_rate" in failure.description
     assert set(failure.metadata["bad_days"].value) == {BAD}
     status, message = failure.metadata["bad_days"].value[BAD]
