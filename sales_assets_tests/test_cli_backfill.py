@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from sales_assets.cli import main
 from sales_assets.settings import REPO_ROOT
 
 from .helpers import (
@@ -149,21 +150,27 @@ def test_a_blocked_day_and_a_bad_file_fail_alone_with_their_message(env, tmp_pat
     assert set(stored_days(env, "sales_metrics", "order_date")) == {four[0], four[2]}
 
 
+def test_a_day_outside_the_partitions_is_refused_and_nothing_is_written(env):
+    done = backfill(env, "2023-12-31", "2024-01-02")  # before SALES_START_DATE
+    assert done.returncode == 2
+    assert "2023-12-31" in done.stderr and "valid days: 2024-01-01 .." in done.stderr
+    assert not Path(env["SALES_WAREHOUSE"]).exists()
+    assert not runs(env)
+
+
 @pytest.mark.parametrize(
     "days_, named",
     [
-        (("2023-12-31", "2024-01-02"), "2023-12-31"),  # before SALES_START_DATE
         (("2024-03-01", "2999-01-01"), "2999-01-01"),  # not a complete day yet
         (("2024-02-30", "2024-03-01"), "2024-02-30"),  # not a date
     ],
 )
-def test_unknown_days_are_refused_naming_the_key_and_the_range(env, days_, named):
-    done = backfill(env, *days_)
-    assert done.returncode == 2
-    assert named in done.stderr and "valid days: 2024-01-01 .." in done.stderr
-    assert not Path(env["SALES_WAREHOUSE"]).exists()
+def test_unknown_days_are_refused_naming_the_key_and_the_range(capsys, days_, named):
+    assert main(["backfill", *days_, "--quiet"]) == 2
+    refused = capsys.readouterr().err
+    assert named in refused and "valid days: 2024-01-01 .." in refused
 
 
-def test_end_before_start_is_refused(env):
-    done = backfill(env, "2024-03-02", "2024-03-01")
-    assert done.returncode == 2 and "before START" in done.stderr
+def test_end_before_start_is_refused(capsys):
+    assert main(["backfill", "2024-03-02", "2024-03-01", "--quiet"]) == 2
+    assert "before START" in capsys.readouterr().err

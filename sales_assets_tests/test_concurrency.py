@@ -99,24 +99,25 @@ def test_four_days_at_once_against_one_file(env):
 
 
 @pytest.mark.slow
-def test_a_run_waits_while_another_process_holds_the_file_for_20s(env, tmp_path):
-    """One file held read-only, another read-write, each for 20 s while a day runs on it."""
+def test_a_run_waits_while_another_process_holds_the_file(env, tmp_path):
+    """One file held read-only, another read-write, for 12 s each while a day runs on it: the
+    runs wait for the file instead of failing, and write the day whole once it is let go."""
     envs = {
         mode: {**env, "SALES_WAREHOUSE": str(tmp_path / mode / "warehouse.duckdb")}
         for mode in ("ro", "rw")
     }
-    for mode_env in envs.values():  # the day before, so the holders have a file to open
-        assert finish(materialize(mode_env, "2024-03-01"))[0] == 0
-    holders = {mode: hold_warehouse(envs[mode]["SALES_WAREHOUSE"], mode, 20) for mode in envs}
+    for mode_env in envs.values():  # an (empty) warehouse file for the holders to open
+        Path(mode_env["SALES_WAREHOUSE"]).parent.mkdir()
+        duckdb.connect(mode_env["SALES_WAREHOUSE"]).close()
+    holders = {mode: hold_warehouse(envs[mode]["SALES_WAREHOUSE"], mode, 12) for mode in envs}
     runs = {mode: materialize(envs[mode], "2024-03-02") for mode in envs}
     for mode in envs:
         code, output = finish(runs[mode])
         released = float(holders[mode].communicate(timeout=60)[0].split()[-1])
         assert code == 0, f"{mode}:\n{output[-3000:]}"
-        # The run (about 10 s alone) could only write once the holder let go, 20 s in.
+        # The run could only write once the holder let go.
         assert finished_at(output) >= int(released), mode
-        for day in ["2024-03-01", "2024-03-02"]:
-            day_is_whole(envs[mode]["SALES_WAREHOUSE"], day)
+        day_is_whole(envs[mode]["SALES_WAREHOUSE"], "2024-03-02")
 
 
 def release_when_waiting(instance, release: Path, at_most: float) -> threading.Thread:
