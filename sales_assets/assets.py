@@ -33,6 +33,7 @@ from .contracts import CleanedSales, RawSales, RejectedSales, SalesMetrics, tabl
 from .dagster_internals import get_current_datetime
 from .daily_load import CLEANED, METRICS, RAW, REJECTED, REPORT, Plan, StagedDay, stage_day
 from .day_figures import day_figures, run_figures
+from .memory import release_freed_memory
 from .monitoring import push_day, push_run, push_run_failed
 from .partitions import daily_partitions
 from .resources import Monitoring, QualityPolicy, ReportFolder, SalesSource
@@ -146,6 +147,7 @@ def daily_sales(
     try:
         for day in (date.fromisoformat(key) for key in context.partition_keys if plan.publish):
             loader.outcomes.append((yield from load_day(loader, day)))
+            release_freed_memory()  # one day's rows in memory at a time
         day = None
         yield from table_checks(loader)
     except Exception:

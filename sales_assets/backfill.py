@@ -49,12 +49,11 @@ def open_instance() -> DagsterInstance:
 
 def run_days(job, instance, days: list[str], tags: dict) -> tuple[list[dict], object]:
     """One run over `days`; one summary row per day, read from the run's events."""
+    from .workers import execute_run  # in this process, or its step on Celery workers
+
     started = time.perf_counter()
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        tags={**tags, RANGE_START: days[0], RANGE_END: days[-1]},
-        run_config=QUIET_LOGS,
+    result = execute_run(
+        job, instance, {**tags, RANGE_START: days[0], RANGE_END: days[-1]}, QUIET_LOGS
     )
     seconds = (time.perf_counter() - started) / len(days)
     return [day_row(day, result, seconds) for day in days], result
@@ -124,7 +123,7 @@ def backfill(start: str, end: str, quiet: bool = False) -> int:
         warnings.filterwarnings("ignore", category=category)
     from .definitions import defs
     from .partitions import partition_day
-    from .settings import SETTINGS
+    from .settings import SETTINGS, SettingsError
 
     try:
         first, last = partition_day(start), partition_day(end)
@@ -151,6 +150,9 @@ def backfill(start: str, end: str, quiet: bool = False) -> int:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             interrupted = True  # the run in progress is recorded as failed; report what is done
+        except SettingsError as error:  # celery without a shared instance
+            print(f"sales-assets backfill: {error}", file=sys.stderr)
+            return 2
         progress.close()
     return report(rows, days, tags, completeness, interrupted)
 

@@ -1,5 +1,5 @@
-"""The `sales-assets` command: write landing files, backfill days from the terminal, and run
-a Celery worker (SALES_EXECUTOR=celery)."""
+"""The `sales-assets` command: write landing files, backfill days from the terminal, write a
+day's report, and run a Celery worker (SALES_EXECUTOR=celery)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -43,6 +44,24 @@ def backfill(args: argparse.Namespace) -> int:
     from .backfill import backfill as run
 
     return run(args.start, args.end, quiet=args.quiet)
+
+
+def report(args: argparse.Namespace) -> int:
+    """Write the day's report from the warehouse, as the sales_report asset does."""
+    from . import report as sales_report
+    from .settings import SETTINGS, WAREHOUSE_SCHEMA
+    from .warehouse import Warehouse
+
+    warehouse = Warehouse(
+        url=SETTINGS.warehouse,
+        schema_name=WAREHOUSE_SCHEMA,
+        lock_timeout_seconds=SETTINGS.lock_timeout_seconds,
+    )
+    data = sales_report.report_data(warehouse.query, args.day)
+    files = sales_report.render_report(data, Path(args.out) if args.out else SETTINGS.reports_dir)
+    status = sales_report.headline(data)["status"]
+    print(f"report of {args.day} ({status}): {files.png} and {files.html}")
+    return 0
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -95,6 +114,12 @@ def _rate(text: str) -> float:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="sales-assets", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
+    for add in (_generate_command, _backfill_command, _report_command, _worker_command):
+        add(commands)
+    return root
+
+
+def _generate_command(commands) -> None:
     gen = commands.add_parser("generate", help="write landing files for a date range")
     gen.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     gen.add_argument("--days", type=_count, default=1, help="number of days (default 1)")
@@ -113,6 +138,9 @@ def parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=generate)
+
+
+def _backfill_command(commands) -> None:
     fill = commands.add_parser(
         "backfill",
         help="load the days START..END (inclusive) in order, in this process",
@@ -124,6 +152,22 @@ def parser() -> argparse.ArgumentParser:
     fill.add_argument("end", help="last day, YYYY-MM-DD (inclusive)")
     fill.add_argument("--quiet", action="store_true", help="no progress bar")
     fill.set_defaults(run=backfill)
+
+
+def _report_command(commands) -> None:
+    out = commands.add_parser(
+        "report",
+        help="write a day's report (PNG and HTML) from the warehouse tables",
+        description="Renders the day's one-page report, the same as the sales_report asset, from "
+        "the tables in SALES_WAREHOUSE, into --out (default SALES_REPORTS_DIR) as "
+        "sales_report_YYYY-MM-DD.png and .html.",
+    )
+    out.add_argument("--day", type=_date, required=True, help="the day, YYYY-MM-DD")
+    out.add_argument("--out", help="folder to write to (default SALES_REPORTS_DIR)")
+    out.set_defaults(run=report)
+
+
+def _worker_command(commands) -> None:
     work = commands.add_parser(
         "worker",
         help="run a Celery worker that executes the steps of runs (SALES_EXECUTOR=celery)",
@@ -156,7 +200,6 @@ def parser() -> argparse.ArgumentParser:
         "it as soon as the worker's connection drops",
     )
     work.set_defaults(run=worker)
-    return root
 
 
 def main(argv: list[str] | None = None) -> int:
