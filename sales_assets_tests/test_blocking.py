@@ -165,12 +165,12 @@ def test_revenue_reconciles_catches_one_lost_row_and_keeps_the_previous_load(pip
 
 def test_daily_volume_warns_at_30_percent_of_the_previous_week_only(pipeline):
     week = days("2024-03-01", 7)
-    pipeline.configure(synthetic_rows=500)
+    pipeline.configure(synthetic_rows=300)
     assert pipeline.run_range(week[0], week[-1]).success  # each day sees the days before it
     low_day, normal_day = "2024-03-08", "2024-03-09"
 
-    low = pipeline.configure(synthetic_rows=150).run(low_day)
-    normal = pipeline.configure(synthetic_rows=500).run(normal_day)
+    low = pipeline.configure(synthetic_rows=90).run(low_day)
+    normal = pipeline.configure(synthetic_rows=300).run(normal_day)
 
     assert low.success and normal.success  # WARN never blocks
     warned = evaluation(pipeline.instance, "cleaned_sales", "daily_volume", low_day)

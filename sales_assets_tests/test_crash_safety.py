@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import DagsterEventType
 
 from sales_assets.sources.synthetic import generate_orders
 
@@ -137,9 +138,11 @@ def test_sigkill_inside_the_publish_transaction_keeps_the_day_whole(pipeline, ta
         assert new == after
 
 
+@pytest.mark.slow
 def test_a_failing_insert_rolls_back_every_table_of_the_day(pipeline, monkeypatch):
     """The same transaction, without a kill: an insert that fails undoes the day's deletes and
-    inserts in every table, those written before it included."""
+    inserts in every table, those written before it included. The step retries it (3 times,
+    with backoff: a full disk may clear), each attempt rolled back whole."""
     from sales_assets.warehouse.duckdb import DuckDBSession
 
     pipeline.configure(synthetic_rows=1000)
@@ -156,6 +159,8 @@ def test_a_failing_insert_rolls_back_every_table_of_the_day(pipeline, monkeypatc
     result = pipeline.configure(synthetic_rows=1500).run(DAY)
     assert not result.success
     assert fingerprints(pipeline.database) == old
+    retries = pipeline.instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
+    assert len(retries) == 3
 
 
 # -- realistic: the CLI on a large day, killed while writing ---------------------------------
