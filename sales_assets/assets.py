@@ -203,9 +203,8 @@ def load_day(loader: Loader, day: date) -> Generator[object, None, DayOutcome]:
 def blocked_message(staged: StagedDay) -> str:
     reasons = "; ".join(v.line() for v in staged.blocking)
     return (
-        f"day {staged.day} blocked by {', '.join(v.check.name for v in staged.blocking)}: {reasons}. "
-        "cleaned_sales and sales_metrics keep the day's previous rows; raw_sales and "
-        "rejected_sales hold this load, to see why"
+        f"day {staged.day} blocked by {reasons}. cleaned_sales and sales_metrics keep the day's "
+        "previous rows; raw_sales and rejected_sales hold this load, to see why"
     )
 
 
