@@ -166,24 +166,29 @@ def test_the_daemon_runs_the_freshness_sensor_by_default(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
     env = clean_env(home, SALES_WAREHOUSE=str(tmp_path / "warehouse.duckdb"))
+    with DagsterInstance.from_config(str(home)):  # storage created once, before the daemon
+        pass
+    log = (tmp_path / "daemon.log").open("wb")
     daemon = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-m", "sales_assets.definitions"],
         env=env,
         cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         with DagsterInstance.from_config(str(home)) as instance:
             deadline = time.monotonic() + 180
             while not (record := check_record(instance, "sales_metrics", FRESH, None)):
-                assert daemon.poll() is None, "dagster-daemon exited"
-                assert time.monotonic() < deadline, "no freshness verdict within 180 s"
+                tail = (tmp_path / "daemon.log").read_text(errors="replace")[-3000:]
+                assert daemon.poll() is None, f"dagster-daemon exited:\n{tail}"
+                assert time.monotonic() < deadline, f"no freshness verdict in 180 s:\n{tail}"
                 time.sleep(2)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
+        log.close()
     assert record.run_id == ""  # evaluated in the sensor tick, no run launched
     assert not record.evaluation.passed  # nothing was ever loaded into this warehouse
     assert "sales_metrics lacks" in record.evaluation.description
