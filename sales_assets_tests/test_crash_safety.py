@@ -165,7 +165,7 @@ def test_a_failing_insert_rolls_back_every_table_of_the_day(pipeline, monkeypatc
 
 # -- realistic: the CLI on a large day, killed while writing ---------------------------------
 
-OLD_ROWS, NEW_ROWS = 100_000, 110_000
+OLD_ROWS, NEW_ROWS = 60_000, 66_000
 # (log line that announces a step of the day's publish, seconds to wait after it)
 KILL_POINTS = [
     ("of sales.raw_sales with", 0.0),
