@@ -115,7 +115,7 @@ def test_seven_days_three_a_run_with_one_bad_day(env, tmp_path):
     assert table[bad][1] == "200" and int(table[bad][3]) >= garbage  # raw, rejected rows
     assert "6 of 7 day(s) succeeded" in done.stdout
     assert f"BLOCKED {bad}" in done.stderr and "rejection_rate" in done.stderr
-    assert f"invalid_quantity {garbage}" in done.stderr
+    assert f"invalid_quantity {garbage} (quantity=abc x{garbage})" in done.stderr
 
     recorded = runs(env)
     assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in recorded] == [
