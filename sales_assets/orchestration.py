@@ -24,7 +24,7 @@ from dagster import (
 
 from .alerts import PARTITION_TAG, AlertWebhook, failure_alert, post_alert
 from .assets import BAD_DAYS
-from .checks.table import SALES_METRICS_FRESH, freshness
+from .checks.whole_table import SALES_METRICS_FRESH, freshness
 from .dagster_internals import get_current_datetime
 from .day_events import table_evaluation
 from .monitoring import push_run_failed

@@ -15,7 +15,7 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from sales_assets.assets import daily_sales
-from sales_assets.checks.table import SALES_METRICS_FRESH
+from sales_assets.checks.whole_table import SALES_METRICS_FRESH
 from sales_assets.definitions import build_resources
 from sales_assets.settings import SETTINGS
 from sales_assets.warehouse import Warehouse

@@ -16,8 +16,8 @@ from dagster import AssetCheckSeverity
 
 from sales_assets import checks
 from sales_assets.checks import rates, reconcile
-from sales_assets.checks.base import table as markdown_table  # checks.table is the submodule
-from sales_assets.checks.table import SALES_METRICS_COMPLETE, SALES_METRICS_FRESH
+from sales_assets.checks import table as markdown_table
+from sales_assets.checks.whole_table import SALES_METRICS_COMPLETE, SALES_METRICS_FRESH
 from sales_assets.contracts import REQUIRED_COLUMNS
 from sales_assets.definitions import defs
 from sales_assets.settings import REPO_ROOT

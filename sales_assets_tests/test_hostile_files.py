@@ -254,6 +254,6 @@ def test_a_day_folder_symlinked_outside_the_zone_is_refused(tmp_path, pipeline):
     assert not result.success
     assert "outside the landing zone" in failure_message(result)
     assert (
-        not pipeline.settings.warehouse.exists()
+        not pipeline.database.exists()
         or "raw_sales" not in pipeline.query("SHOW ALL TABLES")["name"].tolist()
     )

@@ -5,11 +5,9 @@ of a real S3-compatible server, with the same bytes and the same expected rows a
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,48 +15,11 @@ import pytest
 from sales_assets.sources.landing import DayNotArrivedError, LandingError, landing_day
 from sales_assets.transforms import apply_cleaning_rules
 
+from .helpers import day_dir, rows, write
 from .landing_zones import Zone
 
 DAY = date(2024, 3, 1)
 V1 = ["order_id", "order_ts", "product", "region", "quantity", "unit_price", "customer_id"]
-
-
-def rows(prefix: str, n: int, day: str = "2024-03-01", **extra) -> pd.DataFrame:
-    """`n` valid v1 orders of `day` as text, ids `prefix-0..n-1`, plus `extra` columns."""
-    frame = pd.DataFrame(
-        {
-            "order_id": [f"{prefix}-{i}" for i in range(n)],
-            "order_ts": [f"{day}T{10 + i % 10:02d}:00:00Z" for i in range(n)],
-            "product": ["laptop"] * n,
-            "region": ["north"] * n,
-            "quantity": ["2"] * n,
-            "unit_price": ["10.5"] * n,
-            "customer_id": [f"C{i}" for i in range(n)],
-        }
-    )
-    return frame.assign(**extra)
-
-
-def day_dir(landing: Path, day: str = "2024-03-01") -> Path:
-    folder = landing / day
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def write(frame: pd.DataFrame, path: Path) -> Path:
-    name = path.name
-    if name.endswith(".csv.gz"):
-        with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False)
-    elif name.endswith(".csv"):
-        frame.to_csv(path, index=False)
-    elif name.endswith(".parquet"):
-        frame.to_parquet(path, index=False)
-    elif name.endswith(".jsonl"):
-        frame.to_json(path, orient="records", lines=True)
-    else:
-        raise AssertionError(name)
-    return path
 
 
 def test_every_format_several_files_v1_and_v2_mixed_extra_columns_kept(zone: Zone):
@@ -326,7 +287,7 @@ def test_missing_folder_fails_the_run_naming_it(pipeline, tmp_path):
     assert not result.success
     assert str(landing / "2024-03-01") in failure_message(result)
     assert (
-        not pipeline.settings.warehouse.exists()
+        not pipeline.database.exists()
         or pipeline.query(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sales_metrics'"
         ).iloc[0, 0]

@@ -25,7 +25,7 @@ def _evaluate(instance, location: str, cursor: str | None = None):
     context = build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"source": SalesSource(landing_dir=location)},
+        resources={"source": SalesSource(landing_dir=location, synthetic_rows=0)},
         repository_def=defs.get_repository_def(),
     )
     return landing_zone_sensor.evaluate_tick(context)

@@ -21,7 +21,7 @@ from dagster import (
     materialize,
 )
 
-from sales_assets.checks.table import (
+from sales_assets.checks.whole_table import (
     SALES_METRICS_COMPLETE,
     SALES_METRICS_FRESH,
     completeness,

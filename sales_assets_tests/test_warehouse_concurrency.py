@@ -44,7 +44,7 @@ PUBLISHER = textwrap.dedent(
 
     url, schema, day, folder = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3]), Path(sys.argv[4])
     frames = redated(load(folder), day)
-    log = logging.getLogger("publisher")
+    log = logging.getLogger("sales_assets.warehouse")  # the per-table lines the test waits for
     log.addHandler(logging.StreamHandler(sys.stdout))
     log.setLevel(logging.DEBUG)
     print("ready", flush=True)

@@ -2,7 +2,7 @@
 
 Per-day checks (judged on the day's staged frames, before anything is written):
 raw columns, cleaned rows, accounting, rejection rate, volume, metrics rows, revenue.
-Whole-table checks on sales_metrics (freshness, completeness) live in `table.py`.
+Whole-table checks on sales_metrics (freshness, completeness) live in `whole_table.py`.
 """
 
 from .base import SAMPLE_ROWS, Check, Finding, Verdict, table

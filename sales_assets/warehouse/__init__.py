@@ -39,6 +39,7 @@ from .io_manager import SalesWarehouseIOManager, partition_filter
 __all__ = [
     "PARTITION_COLUMNS",
     "PublishResult",
+    "RunWarehouse",
     "SalesWarehouseIOManager",
     "Warehouse",
     "WarehouseLockedError",
@@ -79,9 +80,13 @@ class Warehouse(ConfigurableResource):
         description="SALES_LOCK_TIMEOUT_SECONDS: how long to wait for a locked DuckDB file."
     )
 
-    def _client(self):
+    def _client(self, log=None, on_wait=None):
         quoted(self.schema_name)  # refuse a bad schema before any connection
-        return client_for(self.url, self.lock_timeout_seconds)
+        return client_for(self.url, self.lock_timeout_seconds, log, on_wait)
+
+    def for_run(self, log) -> RunWarehouse:
+        """This warehouse as one run's step uses it: waits said on the run's log, added up."""
+        return RunWarehouse(self, log)
 
     def describe(self) -> str:
         """Where the tables live, safe for logs (never a password)."""
@@ -116,19 +121,45 @@ class Warehouse(ConfigurableResource):
         )
         return result
 
-    def read_day(self, table: str, day: date, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def read_day(
+        self, table: str, day: date, columns: Sequence[str] | None = None, log=None, on_wait=None
+    ) -> pd.DataFrame:
         """The day's rows of `table`, typed as the transforms type them; empty if no table."""
         column, day = _partition_column(table), _as_date(day)
-        result = self._client().read_days(
+        result = self._client(log, on_wait).read_days(
             self.schema_name, table, columns, column, day, day + timedelta(1)
         )
         return empty_frame(columns) if result is None else to_frame(result)
 
-    def query(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
+    def query(self, sql: str, params: Sequence = (), log=None, on_wait=None) -> pd.DataFrame:
         """Run a read query, the same text on both backends: tables written `{schema}.table`,
         values as `?` parameters. A missing table reads as an empty frame."""
-        result = self._client().read(sql.format(schema=quoted(self.schema_name)), params)
+        client = self._client(log, on_wait)
+        result = client.read(sql.format(schema=quoted(self.schema_name)), params)
         return pd.DataFrame() if result is None else to_frame(result)
+
+
+class RunWarehouse:
+    """The warehouse as one run's step uses it: every lock wait, of reads and of publishes,
+    is said on the run's log as it happens and added to `lock_wait_seconds`."""
+
+    def __init__(self, warehouse: Warehouse, log):
+        self.warehouse, self.log = warehouse, log
+        self.lock_wait_seconds = 0.0
+
+    def _waited(self, seconds: float) -> None:
+        self.lock_wait_seconds += seconds
+
+    def publish(self, day: date, frames: Mapping[str, pd.DataFrame]) -> PublishResult:
+        result = self.warehouse.publish(day, frames, log=self.log)
+        self._waited(result.lock_wait_seconds)
+        return result
+
+    def read_day(self, table: str, day: date, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        return self.warehouse.read_day(table, day, columns, self.log, self._waited)
+
+    def query(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
+        return self.warehouse.query(sql, params, self.log, self._waited)
 
 
 def _partition_column(table: str) -> str:

@@ -33,8 +33,11 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
-def client_for(url: str, lock_timeout: float):
+def client_for(url: str, lock_timeout: float, log=None, on_wait=None):
     """The backend client for a warehouse URL: PostgreSQL for postgresql://, else a DuckDB file.
+
+    `log` hears of lock waits as they happen, `on_wait(seconds)` of each read's wait (DuckDB:
+    a writer elsewhere holds the file; PostgreSQL reads never wait, MVCC).
 
     Imported here, on first use, so a DuckDB-only deployment never loads the ADBC driver."""
     if is_postgres_url(url):
@@ -43,7 +46,7 @@ def client_for(url: str, lock_timeout: float):
         return PostgresClient(url)
     from .duckdb import DuckDBClient
 
-    return DuckDBClient(url, lock_timeout)
+    return DuckDBClient(url, lock_timeout, log, on_wait)
 
 
 def quoted(identifier: str) -> str:

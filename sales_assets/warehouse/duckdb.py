@@ -167,9 +167,10 @@ class DuckDBClient:
 
     kind = "duckdb"
 
-    def __init__(self, database: str, lock_timeout: float = 120.0):
+    def __init__(self, database: str, lock_timeout: float = 120.0, log=None, on_wait=None):
         self.database = database
         self.lock_timeout = lock_timeout
+        self.log, self.on_wait = log, on_wait
 
     def describe(self) -> str:
         return f"DuckDB file {self.database}"
@@ -201,7 +202,11 @@ class DuckDBClient:
     def read(self, sql: str, params: Sequence = ()) -> pa.Table | None:
         """A read on a read-only connection, as Arrow; None when a table (or the file) is missing."""
         if Path(self.database).exists():
-            connection = connect(self.database, read_only=True, lock_timeout=self.lock_timeout)
+            connection, waited = connect_waiting(
+                self.database, read_only=True, lock_timeout=self.lock_timeout, log=self.log
+            )
+            if waited and self.on_wait:
+                self.on_wait(waited)
         else:  # no file yet: an empty warehouse, without creating it
             connection = duckdb.connect(":memory:")
         try:
