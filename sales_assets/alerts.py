@@ -25,7 +25,10 @@ DELIVERY_ATTEMPTS = 3
 class AlertWebhook(ConfigurableResource):
     """Where run-failure alerts are POSTed (SALES_ALERT_WEBHOOK_URL); unset: log only."""
 
-    url: str | None = Field(default=None, description="SALES_ALERT_WEBHOOK_URL")
+    url: str | None = Field(
+        default=None,
+        description="Where alerts are POSTed; None: log only (set from SALES_ALERT_WEBHOOK_URL by build_resources).",
+    )
     timeout_seconds: float = Field(default=10.0, description="Per-attempt HTTP timeout.")
 
 

@@ -18,6 +18,8 @@ from dagster import BetaWarning, DagsterInstance, PreviewWarning
 from tabulate import tabulate
 from tqdm import tqdm
 
+from .assets import BAD_DAYS
+from .checks.whole_table import SALES_METRICS_COMPLETE
 from .dagster_internals import RunFailureReason
 
 # Keep Dagster's per-event console log out of the terminal: the progress bar and the summary
@@ -62,8 +64,8 @@ def run_days(job, instance, days: list[str], tags: dict) -> tuple[list[dict], ob
 def _bad_days(result) -> dict[str, list[str]]:
     for event in result.get_step_failure_events():
         data = event.step_failure_data.user_failure_data
-        if data is not None and "bad_days" in data.metadata:
-            return data.metadata["bad_days"].value
+        if data is not None and BAD_DAYS in data.metadata:
+            return data.metadata[BAD_DAYS].value
     return {}
 
 
@@ -112,7 +114,9 @@ def _interrupted(result) -> bool:
 
 def _completeness(result) -> str | None:
     found = [
-        e for e in result.get_asset_check_evaluations() if e.check_name == "sales_metrics_complete"
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == SALES_METRICS_COMPLETE.name
     ]
     return found[-1].description if found else None
 
@@ -172,7 +176,7 @@ def report(rows: list[dict], days: list[str], tags: dict, completeness, interrup
         f"({total / max(len(rows), 1):.2f}s a day); runs tagged {BACKFILL_TAG}={tags[BACKFILL_TAG]}"
     )
     if completeness:
-        print(f"completeness (sales_metrics_complete): {completeness}")
+        print(f"completeness ({SALES_METRICS_COMPLETE.name}): {completeness}")
     for row in bad:
         print(
             f"{row['status'].upper()} {row['day']} (run {row['run_id']}): {row['detail']}",

@@ -1,9 +1,8 @@
 """The report's one-page PNG, drawn with matplotlib (Agg, no pyplot, no browser).
 
-Every axes carries a label (`ax.get_label()`: kpis, revenue, orders, aov, region, product,
-movers_up, movers_down, rejections) so tests can read back what was drawn. Days that are not
-`ok` get a hatched band with their status on every day axis; nothing is drawn as zero
-unless it is a real zero (a zero-sales day).
+Every axes carries a label (`ax.get_label()`) so tests can read back what was drawn. Days
+that are not `ok` get a hatched band with their status; nothing is drawn as zero unless it
+is a real zero (a zero-sales day).
 """
 
 from __future__ import annotations
@@ -22,28 +21,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from PIL import Image
 
+from . import report_style as look
 from .report import ReportData, change_vs_week_before, count, money, percent
 
-INK, MUTED, GRID = "#1f2933", "#6b7280", "#e5e7eb"
-REVENUE, AVERAGE, ORDERS, AOV = "#2563eb", "#f59e0b", "#0d9488", "#7c3aed"
-UP, DOWN = "#15803d", "#b91c1c"
-REASON_COLOURS = ("#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7")
-EXTRA_COLOUR = "#9c755f"
-# status -> (colour, hatch of its band on the day charts, label, note under the headline)
-STATUS_LOOK = {
-    "ok": (UP, "", "ok", "tables agree"),
-    "blocked": ("#dc2626", "///", "blocked", "latest load held back"),
-    "missing": ("#6b7280", "xxx", "missing", "no metrics for the day"),
-    "zero_sales": ("#d97706", "...", "no sales", "loaded with no rows"),
-}
-BANDS = {status: look for status, look in STATUS_LOOK.items() if status != "ok"}
-STYLE = {
-    "font.family": "DejaVu Sans", "font.size": 10.5, "text.color": INK,
-    "axes.titlesize": 12.5, "axes.titleweight": "bold", "axes.titlelocation": "left",
-    "axes.titlepad": 10, "axes.edgecolor": "#9ca3af", "axes.labelcolor": INK,
-    "axes.spines.top": False, "axes.spines.right": False,
-    "xtick.color": MUTED, "ytick.color": MUTED, "hatch.linewidth": 0.8,
-}  # fmt: skip
 THOUSANDS = FuncFormatter(lambda value, _: f"{value:,.0f}")
 
 
@@ -53,7 +33,7 @@ def draw_png(data: ReportData, out: BinaryIO) -> None:
     Saved as RGB at zlib level 3: half the encoding time of matplotlib's RGBA at level 6
     (0.04 s instead of 0.08 s a page here), for a file about as small.
     """
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(look.STYLE):
         canvas = FigureCanvasAgg(build_figure(data))
         canvas.draw()
     image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
@@ -77,7 +57,7 @@ def build_figure(data: ReportData) -> Figure:
         0.075, 0.958,
         f"{len(data.days)} days {first:%d %b} – {day:%d %b %Y} · from the warehouse tables "
         "sales_metrics, raw_sales, cleaned_sales, rejected_sales",
-        fontsize=11, color=MUTED,
+        fontsize=11, color=look.MUTED,
     )  # fmt: skip
     _kpis(figure.add_subplot(grid[0, :], label="kpis"), data)
     _revenue(figure.add_subplot(grid[1, :], label="revenue"), data)
@@ -91,13 +71,11 @@ def build_figure(data: ReportData) -> Figure:
     return figure
 
 
-def _x(index: pd.DatetimeIndex) -> np.ndarray:
-    """Days as matplotlib date numbers."""
-    return mdates.date2num(index.to_pydatetime())
+_x = mdates.date2num  # days as matplotlib date numbers
 
 
 def _kpis(ax: Axes, data: ReportData) -> None:
-    """Five tiles: revenue (with its change), orders, AOV, rejection rate, status."""
+    """Five tiles: revenue (with its change), orders, look.AOV, rejection rate, status."""
     ax.axis("off")
     today = data.today
     change = change_vs_week_before(data)
@@ -107,15 +85,17 @@ def _kpis(ax: Axes, data: ReportData) -> None:
         ("Orders", count(today["orders"]), f"{today['raw_rows']:,} raw rows"),
         ("Avg order value", money(today["avg_order_value"]), "revenue / orders"),
         ("Rejection rate", percent(today["rejection_rate"]), f"{today['rejected_rows']:,} rows"),
-        ("Status", str(today["status"]).replace("_", " "), STATUS_LOOK[today["status"]][3]),
+        ("Status", str(today["status"]).replace("_", " "), look.STATUS_LOOK[today["status"]][3]),
     ]
     for i, (title, value, note) in enumerate(tiles):
         x = i / len(tiles)
-        colour = STATUS_LOOK[today["status"]][0] if title == "Status" else INK
-        ax.text(x, 1.0, title.upper(), fontsize=10, color=MUTED, va="top", fontweight="bold")
+        colour = look.STATUS_LOOK[today["status"]][0] if title == "Status" else look.INK
+        ax.text(x, 1.0, title.upper(), fontsize=10, color=look.MUTED, va="top", fontweight="bold")
         ax.text(x, 0.5, value, fontsize=22, fontweight="bold", color=colour, va="center")
         note_colour = (
-            (UP if change > 0 else DOWN) if title == "Revenue" and change == change else MUTED
+            (look.UP if change > 0 else look.DOWN)
+            if title == "Revenue" and change == change
+            else look.MUTED
         )
         ax.text(x, 0.0, note, fontsize=10.5, color=note_colour, va="bottom")
 
@@ -137,11 +117,11 @@ def _day_axis(ax: Axes, data: ReportData, label_bands: bool = True) -> None:
     weekly = len(x) > 7  # a tick a day in a short window, else one a week
     ax.set_xticks(x[::-1][:: 7 if weekly else 1][::-1])
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b" if weekly else "%a %d"))
-    ax.grid(axis="y", color=GRID, linewidth=0.8)
+    ax.grid(axis="y", color=look.GRID, linewidth=0.8)
     ax.set_axisbelow(True)
     for day, status in data.days["status"].items():
-        if status in BANDS:
-            colour, hatch, text, _ = BANDS[status]
+        if status in look.BANDS:
+            colour, hatch, text, _ = look.BANDS[status]
             centre = _x(pd.DatetimeIndex([day]))[0]
             ax.axvspan(
                 centre - 0.45, centre + 0.45, facecolor=colour, alpha=0.12, hatch=hatch,
@@ -167,9 +147,11 @@ def _columns(ax: Axes, x: np.ndarray, heights, bottoms, colour: str, label: str)
 
 def _band_legend(data: ReportData) -> list[Patch]:
     """Legend entries for the statuses present in the window."""
-    present = [s for s in BANDS if (data.days["status"] == s).any()]
+    present = [s for s in look.BANDS if (data.days["status"] == s).any()]
     return [
-        Patch(facecolor=BANDS[s][0], alpha=0.25, hatch=BANDS[s][1], label=BANDS[s][2])
+        Patch(
+            facecolor=look.BANDS[s][0], alpha=0.25, hatch=look.BANDS[s][1], label=look.BANDS[s][2]
+        )
         for s in present
     ]
 
@@ -179,9 +161,9 @@ def _revenue(ax: Axes, data: ReportData) -> None:
     x = _x(data.days.index)
     ax.set_title("Revenue per day")
     _day_axis(ax, data)
-    ax.plot(x, data.days["revenue_7d_avg"], color=AVERAGE, linewidth=2.2, linestyle="--",
+    ax.plot(x, data.days["revenue_7d_avg"], color=look.AVERAGE, linewidth=2.2, linestyle="--",
             label="7-day average")  # fmt: skip
-    ax.plot(x, data.days["revenue"], color=REVENUE, linewidth=2.4, marker="o", markersize=5,
+    ax.plot(x, data.days["revenue"], color=look.REVENUE, linewidth=2.4, marker="o", markersize=5,
             label="revenue")  # fmt: skip
     ax.yaxis.set_major_formatter(THOUSANDS)
     _zoom(ax, data.days[["revenue", "revenue_7d_avg"]].to_numpy(dtype=float))
@@ -206,7 +188,9 @@ def _daily_bars(ax: Axes, data: ReportData) -> None:
     _day_axis(ax, data, label_bands=False)
     orders = data.days["orders"].astype("float64")
     shown = orders.notna().to_numpy()
-    _columns(ax, _x(data.days.index)[shown], orders[shown], np.zeros(shown.sum()), ORDERS, "orders")
+    _columns(
+        ax, _x(data.days.index)[shown], orders[shown], np.zeros(shown.sum()), look.ORDERS, "orders"
+    )
     ax.set_ylim(0, max(orders.max(skipna=True) if shown.any() else 0, 1) * 1.1)
     ax.yaxis.set_major_formatter(THOUSANDS)
 
@@ -215,7 +199,7 @@ def _aov(ax: Axes, data: ReportData) -> None:
     """Average order value per day as a line (gaps where a day has no orders)."""
     ax.set_title("Average order value per day")
     _day_axis(ax, data, label_bands=False)
-    ax.plot(_x(data.days.index), data.days["avg_order_value"], color=AOV, linewidth=2.2,
+    ax.plot(_x(data.days.index), data.days["avg_order_value"], color=look.AOV, linewidth=2.2,
             marker="o", markersize=4, label="avg_order_value")  # fmt: skip
     ax.yaxis.set_major_formatter(THOUSANDS)
     _zoom(ax, data.days["avg_order_value"].to_numpy(dtype=float))
@@ -231,21 +215,21 @@ def _breakdown(ax: Axes, data: ReportData, by: str) -> None:
         return
     names = frame[by].astype(str).tolist()[::-1]
     values = frame["revenue"].to_numpy()[::-1]
-    ax.barh(names, values, color=REVENUE, height=0.62, label=by)
+    ax.barh(names, values, color=look.REVENUE, height=0.62, label=by)
     ax.xaxis.set_major_locator(MaxNLocator(5))  # room for seven-digit tick labels
     ax.xaxis.set_major_formatter(THOUSANDS)
-    ax.grid(axis="x", color=GRID, linewidth=0.8)
+    ax.grid(axis="x", color=look.GRID, linewidth=0.8)
     ax.set_axisbelow(True)
     ax.spines["left"].set_visible(False)
-    ax.tick_params(axis="y", length=0, labelsize=10.5, labelcolor=INK)
+    ax.tick_params(axis="y", length=0, labelsize=10.5, labelcolor=look.INK)
     ax.set_xlim(0, values.max() * 1.2 if values.max() > 0 else 1)
     for y, value in enumerate(values):
-        ax.text(value, y, f"  {value:,.0f}", va="center", fontsize=9.5, color=INK)
+        ax.text(value, y, f"  {value:,.0f}", va="center", fontsize=9.5, color=look.INK)
 
 
 def _movers(ax: Axes, data: ReportData, direction: str) -> None:
     """Top 5 product x region revenue changes against the same weekday a week before."""
-    colour, arrow = (UP, "▲") if direction == "up" else (DOWN, "▼")
+    colour, arrow = (look.UP, "▲") if direction == "up" else (look.DOWN, "▼")
     ax.set_title(f"{arrow} Top movers {direction} vs {pd.Timestamp(data.compared_with):%a %d %b}")
     ax.axis("off")
     rows = data.movers[data.movers["direction"] == direction]
@@ -272,12 +256,12 @@ def _table(ax: Axes, rows: list[list[str]], colour: str) -> None:
     for r, row in enumerate(rows):
         y = 1 - (r + 0.5) * height
         for c, text in enumerate(row):
-            style = {"color": MUTED, "fontweight": "bold"} if r == 0 else {"color": INK}
+            style = {"color": look.MUTED, "fontweight": "bold"} if r == 0 else {"color": look.INK}
             if r and c >= 3:
                 style = {"color": colour, "fontweight": "bold"}
             ax.text(0.01 if c == 0 else rights[c], y, text, ha="left" if c == 0 else "right",
                     va="center", fontsize=10, gid=f"cell:{r}:{c}", **style)  # fmt: skip
-    ax.hlines([1 - r * height for r in range(1, len(rows) + 1)], 0, 1, colors=GRID, lw=0.8)
+    ax.hlines([1 - r * height for r in range(1, len(rows) + 1)], 0, 1, colors=look.GRID, lw=0.8)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
 
@@ -291,7 +275,7 @@ def _rejections(ax: Axes, data: ReportData) -> None:
     x = _x(rates.index)[drawn.to_numpy()]
     bottom = np.zeros(len(x))
     for i, reason in enumerate(rates.columns):
-        colour = REASON_COLOURS[i] if i < len(REASON_COLOURS) else EXTRA_COLOUR
+        colour = look.REASON_COLOURS[i] if i < len(look.REASON_COLOURS) else look.EXTRA_COLOUR
         values = rates[reason][drawn].to_numpy()
         _columns(ax, x, values, bottom, colour, reason)
         bottom += values
@@ -299,7 +283,7 @@ def _rejections(ax: Axes, data: ReportData) -> None:
     ax.set_ylim(0, max(bottom.max() if len(bottom) else 0, 0.01) * 1.45)
     for day, row in data.days[data.days["status"] == "blocked"].iterrows():
         ax.text(_x(pd.DatetimeIndex([day]))[0], 0.03, f"{percent(row['rejection_rate'])}",
-                transform=ax.get_xaxis_transform(), ha="center", fontsize=8.5, color=DOWN,
+                transform=ax.get_xaxis_transform(), ha="center", fontsize=8.5, color=look.DOWN,
                 fontweight="bold", gid=f"blocked_rate:{day:%Y-%m-%d}")  # fmt: skip
     handles = ax.get_legend_handles_labels()[0] + _band_legend(data)
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1),
@@ -313,4 +297,4 @@ def _empty(ax: Axes, message: str) -> None:
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes,
-            fontsize=11, color=MUTED, style="italic")  # fmt: skip
+            fontsize=11, color=look.MUTED, style="italic")  # fmt: skip

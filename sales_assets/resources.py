@@ -21,8 +21,13 @@ class SalesSource(ConfigurableResource):
     `landing_dir` is a local folder or an s3://bucket/prefix URL (credentials from the
     standard AWS environment, never from this config)."""
 
-    landing_dir: str | None = Field(default=None, description="SALES_LANDING_DIR")
-    synthetic_rows: int = Field(description="SALES_SYNTHETIC_ROWS")
+    landing_dir: str | None = Field(
+        default=None,
+        description="Landing folder or s3://bucket/prefix; None: the synthetic source (set from SALES_LANDING_DIR by build_resources).",
+    )
+    synthetic_rows: int = Field(
+        description="Rows a day of the synthetic source (set from SALES_SYNTHETIC_ROWS by build_resources)."
+    )
 
     @property
     def kind(self) -> str:
@@ -44,7 +49,9 @@ class SalesSource(ConfigurableResource):
 class QualityPolicy(ConfigurableResource):
     """Thresholds of the data-quality checks."""
 
-    max_reject_rate: float = Field(description="SALES_MAX_REJECT_RATE")
+    max_reject_rate: float = Field(
+        description="Rejected share of a day's raw rows above which the day is blocked (set from SALES_MAX_REJECT_RATE by build_resources)."
+    )
 
 
 class ReportFolder(ConfigurableResource):
@@ -62,4 +69,7 @@ class ReportFolder(ConfigurableResource):
 class Monitoring(ConfigurableResource):
     """The Prometheus Pushgateway every run of a day pushes its figures to (unset: none)."""
 
-    url: str | None = Field(default=None, description="SALES_PUSHGATEWAY_URL")
+    url: str | None = Field(
+        default=None,
+        description="Pushgateway URL; None: no push (set from SALES_PUSHGATEWAY_URL by build_resources).",
+    )

@@ -14,8 +14,9 @@ from datetime import date
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sales_assets import monitoring
-from sales_assets.monitoring import CheckOutcome, DayFigures, RunFigures, gateway_address
+from sales_assets import monitoring, pushgateway
+from sales_assets.monitoring import CheckOutcome, DayFigures, RunFigures
+from sales_assets.pushgateway import gateway_address
 from sales_assets_tests.e2e.prometheus_servers import MissingBinary, running_pushgateway
 
 from .e2e.dagster_dev import free_port
@@ -198,7 +199,7 @@ def test_down_gateway_returns_false_fast_and_logs_only_scheme_host_port(caplog):
 
 
 def test_slow_gateway_is_abandoned_within_the_timeout(caplog, monkeypatch):
-    monkeypatch.setattr(monitoring, "DEGRADED_TIMEOUT", 0.3)  # shorter than the real 1 s
+    monkeypatch.setattr(pushgateway, "DEGRADED_TIMEOUT", 0.3)  # shorter than the real 1 s
     with socket.socket() as silent:  # accepts connections (backlog), never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)

@@ -73,11 +73,11 @@ class Warehouse(ConfigurableResource):
     """The day's tables: publish a day in one transaction, read a day back, run read queries."""
 
     url: str = Field(
-        description="SALES_WAREHOUSE: a DuckDB file, or postgresql://user@host:port/db"
+        description="A DuckDB file, or postgresql://user@host:port/db (set from SALES_WAREHOUSE by build_resources)."
     )
     schema_name: str = Field(description="The schema holding the asset tables (sales).")
     lock_timeout_seconds: float = Field(
-        description="SALES_LOCK_TIMEOUT_SECONDS: how long to wait for a locked DuckDB file."
+        description="How long to wait for a locked DuckDB file (set from SALES_LOCK_TIMEOUT_SECONDS by build_resources)."
     )
 
     def _client(self, log=None, on_wait=None):

@@ -147,11 +147,11 @@ class SalesWarehouseIOManager(ConfigurableIOManagerFactory):
     """Daily asset tables in the warehouse: DuckDB file or PostgreSQL, one transaction per write."""
 
     url: str = Field(
-        description="SALES_WAREHOUSE: a DuckDB file, or postgresql://user@host:port/db"
+        description="A DuckDB file, or postgresql://user@host:port/db (set from SALES_WAREHOUSE by build_resources)."
     )
     schema_name: str = Field(description="The schema holding the asset tables (sales).")
     lock_timeout_seconds: float = Field(
-        description="SALES_LOCK_TIMEOUT_SECONDS: how long to wait for a locked DuckDB file."
+        description="How long to wait for a locked DuckDB file (set from SALES_LOCK_TIMEOUT_SECONDS by build_resources)."
     )
 
     def create_io_manager(self, context) -> DbIOManager:
