@@ -1,6 +1,6 @@
 """A real `dagster dev` (webserver + daemon) in its own process group, and a small GraphQL client.
 
-Used by the end-to-end tests and by benchmarks/daemon_backfill.py. Everything here talks to
+Used by the end-to-end tests. Everything here talks to
 the running webserver over HTTP, the way the UI does; nothing is mocked.
 """
 
