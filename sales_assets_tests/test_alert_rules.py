@@ -127,7 +127,7 @@ def test_dashboard_imports_with_a_datasource_input():
 
 def test_every_pushed_metric_is_documented_for_operators():
     readme = (ROOT / "README.md").read_text()
-    section = readme if "## Operations" in readme else (ROOT / "docs/operations_readme_section.md").read_text()  # fmt: skip
+    section = readme[readme.index("## Operations") :].split("\n## ", 1)[0]
     for name in METRICS:
         assert f"`{name}`" in section, f"{name} is not in the README's Operations section"
 

@@ -7,7 +7,10 @@ files on moto's S3 server (generated once, copied into the variant's bucket afte
 sensor is stopped). The backfill is launched over GraphQL as the UI does; with
 SALES_BACKFILL_DAYS_PER_RUN=5 a 30-day backfill is 6 runs, so two workers have work to share.
 
-    .venv/bin/python benchmarks/celery_backfill.py --days 30 --rows-per-day 10000
+    .venv/bin/python -m sales_assets_tests.e2e.celery_cost --days 30 --rows-per-day 10000
+
+It lives beside the end-to-end harness it drives (Redis, workers, `dagster dev`, moto), which
+the benchmarks package does not import.
 
 Per variant: wall time from launch to the backfill's end; per run (medians): the step's own
 time (STEP_START -> STEP_SUCCESS), and around it what this mode adds: dispatch (the run sends the
@@ -34,27 +37,25 @@ from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
+from tabulate import tabulate
 
-from dagster import DagsterEventType, DagsterInstance, RunsFilter  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-
-from sales_assets_tests.e2e.celery_parts import (  # noqa: E402
+from sales_assets_tests.e2e.celery_parts import (
     CELERY_INSTANCE_YAML,
     SALES_ASSETS,
     RedisServer,
     Worker,
 )
-from sales_assets_tests.e2e.dagster_dev import (  # noqa: E402
+from sales_assets_tests.e2e.dagster_dev import (
     POSTGRES,
     DagsterDev,
     instance_yaml,
     postgres_database,
 )
-from sales_assets_tests.e2e.ui_facts import stop_automations  # noqa: E402
-from sales_assets_tests.landing_zones import MotoServer, aws_environment  # noqa: E402
+from sales_assets_tests.e2e.ui_facts import stop_automations
+from sales_assets_tests.landing_zones import MotoServer, aws_environment
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 INPROCESS_INSTANCE_YAML = REPO_ROOT / "deploy" / "dagster.yaml"
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 RUN_START, RUN_SUCCESS, RUN_FAILURE, STEP_START, STEP_SUCCESS, STEP_FAILURE = (
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days-per-run", type=int, default=5)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="0: in-process")
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="celery_backfill_"))
+    work = Path(tempfile.mkdtemp(prefix="celery_cost_"))
     load_before = round(os.getloadavg()[0], 1)
     days = [(date(2024, 1, 1) + timedelta(days=i)).isoformat() for i in range(args.days)]
     rows = []
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(rows[-1]), flush=True)
     print(tabulate(rows, headers="keys", tablefmt="github"))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"celery_backfill_{int(time.time())}.json"
+    out = RESULTS / f"celery_cost_{int(time.time())}.json"
     out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
     print(f"\nload average (1 min) before: {load_before}; written to {out}")
     shutil.rmtree(work, ignore_errors=True)
