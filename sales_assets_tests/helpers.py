@@ -25,6 +25,13 @@ from sales_assets.settings import REPO_ROOT
 from sales_assets.sources.synthetic import generate_orders
 
 BIN = Path(sys.executable).parent
+
+
+def materialize_day(day: str) -> list[str]:
+    """`dagster asset materialize` arguments for every asset of one day, on the code location."""
+    return ["asset", "materialize", "-m", "sales_assets.definitions", "--select", "*", "--partition", day]  # fmt: skip
+
+
 # (asset, check) of every per-day check, in the contract's order.
 DAY_CHECK_KEYS = [(check.asset, check.name) for check in DAY_CHECKS]
 TABLES = ("raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics")

@@ -16,7 +16,7 @@ from sales_assets.settings import REPO_ROOT, SETTINGS
 from sales_assets.sources.synthetic import synthetic_day
 from sales_assets.transforms import apply_cleaning_rules
 
-from .helpers import BIN, day_dir, rows, write
+from .helpers import BIN, day_dir, materialize_day, rows, write
 
 ASSETS = {"raw_sales", "cleaned_sales", "rejected_sales", "sales_metrics", "sales_report"}
 
@@ -119,17 +119,7 @@ def expected_synthetic(day: str, rows: int) -> dict[str, int]:
 @pytest.mark.slow
 def test_dagster_asset_materialize_on_the_embedded_defaults(tmp_path):
     result = cli(
-        [
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "sales_assets.definitions",
-            "--select",
-            "*",
-            "--partition",
-            "2024-03-01",
-        ],
+        ["dagster", *materialize_day("2024-03-01")],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -183,17 +173,7 @@ def test_dagster_asset_materialize_on_a_landing_folder(tmp_path):
     (folder / "_SUCCESS").write_text("")
 
     result = cli(
-        [
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "sales_assets.definitions",
-            "--select",
-            "*",
-            "--partition",
-            "2024-03-01",
-        ],
+        ["dagster", *materialize_day("2024-03-01")],
         tmp_path,
         SALES_LANDING_DIR=str(landing),
         SALES_MAX_REJECT_RATE="0.5",

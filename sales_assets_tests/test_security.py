@@ -22,6 +22,8 @@ from sales_assets.alerts import AlertWebhook
 from sales_assets.settings import Settings, SettingsError, redact_url
 from sales_assets.warehouse import partition_filter, quoted
 
+from .helpers import BIN, materialize_day
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "sales_assets"
 SECRET = "T0K3N-do-not-leak-9f8e7d"
@@ -202,17 +204,7 @@ def test_the_webhook_url_never_reaches_run_logs_snapshots_or_the_ui(tmp_path):
         "SALES_ALERT_WEBHOOK_URL": WEBHOOK,
     }
     run = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("dagster")),
-            "asset",
-            "materialize",
-            "-m",
-            "sales_assets.definitions",
-            "--select",
-            "*",
-            "--partition",
-            "2024-03-01",
-        ],
+        [str(BIN / "dagster"), *materialize_day("2024-03-01")],
         cwd=REPO,
         env=env,
         capture_output=True,
