@@ -75,7 +75,7 @@ _x = mdates.date2num  # days as matplotlib date numbers
 
 
 def _kpis(ax: Axes, data: ReportData) -> None:
-    """Five tiles: revenue (with its change), orders, look.AOV, rejection rate, status."""
+    """Five tiles: revenue (with its change), orders, AOV, rejection rate, status."""
     ax.axis("off")
     today = data.today
     change = change_vs_week_before(data)
