@@ -9,7 +9,7 @@ naming the days that did not load, so only they show as failed.
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from time import perf_counter
 
 from dagster import (
@@ -221,9 +221,10 @@ def report_materialization(loader: Loader, day: date):
     """Render the day's report from the warehouse and describe it for the UI."""
     started = perf_counter()
     # Days loaded with no rows leave no row in any table; the instance knows they were loaded.
-    window = [day - timedelta(days=back) for back in range(report.WINDOW_DAYS)]
-    loaded = day_events.loaded_days(loader.context.instance, AssetKey(RAW), window)
-    data = report.report_data(loader.warehouse.query, day, zero_sales_days=loaded)
+    loaded = loader.context.instance.get_materialized_partitions(AssetKey(RAW))
+    data = report.report_data(
+        loader.warehouse.query, day, zero_sales_days={date.fromisoformat(d) for d in loaded}
+    )
     files = report.render_report(data, loader.reports.folder())
     return AssetMaterialization(
         REPORT,

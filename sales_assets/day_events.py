@@ -150,16 +150,6 @@ def table_evaluation(
     )
 
 
-def loaded_days(instance: DagsterInstance, asset: AssetKey, days: list[date]) -> set[date]:
-    """Which of `days` the asset was ever materialized for (one query for just those days;
-    `get_materialized_partitions` reads every day ever loaded, a cost that grows with history)."""
-    keys = [day.isoformat() for day in days]
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=asset, asset_partitions=keys), limit=len(keys) * 50
-    ).records
-    return {date.fromisoformat(record.partition_key) for record in records}
-
-
 def target(instance: DagsterInstance, asset: AssetKey, partition: str | None):
     """The latest materialization of the asset's day, as a check evaluation's target."""
     records = instance.fetch_materializations(
