@@ -6,8 +6,8 @@ order alternates between repetitions), the median of `--repeat` runs of:
 - publish the whole day (the four tables in one transaction), the first time (tables created),
   again (replacing the day), and the same rows as the next day (a night's load),
 - read_day of raw_sales and of cleaned_sales.
-PostgreSQL runs in a throwaway database created on the server of `--postgres` (default: the
-local 127.0.0.1:5432, database `test`) and dropped at the end.
+PostgreSQL runs in a throwaway database on the local server (127.0.0.1:5432, as every
+benchmark: `benchmarks/postgres.py`), dropped at the end.
 
     python -m benchmarks.warehouse_backends [--rows 1000000] [--repeat 3]
 """
@@ -20,15 +20,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from benchmarks import postgres
 
 DAY, NEXT_DAY = date(2024, 3, 1), date(2024, 3, 2)
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def day_frames(rows: int) -> dict:
@@ -37,33 +35,13 @@ def day_frames(rows: int) -> dict:
     from sales_assets.sources.synthetic import synthetic_day
 
     raw = synthetic_day(DAY, rows)
-    clean = getattr(transforms, "apply_cleaning_rules", None) or transforms.clean_sales
-    cleaned, rejected = clean(raw, DAY)
+    cleaned, rejected = transforms.apply_cleaning_rules(raw, DAY)
     return {
         "raw_sales": raw,
         "rejected_sales": rejected,
         "cleaned_sales": cleaned,
         "sales_metrics": transforms.daily_metrics(cleaned),
     }
-
-
-@contextmanager
-def postgres_database(admin_url: str):
-    """A throwaway database on the server of `admin_url`; yields its URL."""
-    import psycopg2
-
-    parts = urlsplit(admin_url)
-    admin = psycopg2.connect(admin_url)
-    admin.autocommit = True
-    name = f"sales_bench_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def seconds(action: Callable[[], object]) -> float:
@@ -128,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--postgres", default=ADMIN_URL, help="a server to create a database on")
     args = parser.parse_args(argv)
 
     from sales_assets.warehouse import Warehouse
@@ -137,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     frames = day_frames(args.rows)
     tomorrow = redated(frames)
     print({t: len(f) for t, f in frames.items()}, flush=True)
-    with tempfile.TemporaryDirectory() as folder, postgres_database(args.postgres) as pg_url:
-        urls = {"duckdb": str(Path(folder) / "warehouse.duckdb"), "postgresql": pg_url}
+    with tempfile.TemporaryDirectory() as folder, postgres.throwaway_database("sales_bench") as db:
+        urls = {
+            "duckdb": str(Path(folder) / "warehouse.duckdb"),
+            "postgresql": postgres.warehouse_url(db),
+        }
         results: dict[str, list[dict]] = {kind: [] for kind in urls}
         for rep in range(args.repeat):
             order = list(urls) if rep % 2 == 0 else list(reversed(urls))
