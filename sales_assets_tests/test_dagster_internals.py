@@ -8,7 +8,7 @@ exercise each name it exports and the facts about range runs the daily step is b
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from dagster import (
@@ -157,7 +157,7 @@ def test_a_check_result_in_a_range_run_is_recorded_for_no_day(tmp_path):
 def test_cron_helpers():
     assert internals.is_valid_cron_string("0 6 * * *")
     assert not internals.is_valid_cron_string("61 * * * *")
-    now = datetime(2024, 3, 2, 7, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 3, 2, 7, 0, tzinfo=UTC)
     assert internals.get_latest_completed_cron_tick("0 6 * * *", now, "UTC").hour == 6
     assert internals.get_next_cron_tick("0 6 * * *", now, "UTC").day == 3
     assert internals.get_current_datetime().tzinfo is not None

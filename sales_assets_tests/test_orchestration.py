@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,7 @@ def _tick(moment: datetime):
 @pytest.mark.parametrize(
     "moment, day",
     [
-        (datetime(2024, 3, 2, 6, 0, tzinfo=timezone.utc), "2024-03-01"),
+        (datetime(2024, 3, 2, 6, 0, tzinfo=UTC), "2024-03-01"),
         # 01:00 in Auckland is still noon of the previous UTC day: that UTC day has not ended yet.
         (datetime(2024, 3, 2, 1, 0, tzinfo=ZoneInfo("Pacific/Auckland")), "2024-02-29"),
         # 23:30 in Los Angeles is already 07:30 UTC the next day.
@@ -68,7 +68,7 @@ def test_schedule_tick_requests_the_utc_day_that_has_just_ended(moment, day):
 
 
 def test_schedule_skips_before_the_first_day_and_is_on_by_default():
-    data = _tick(datetime(2023, 6, 1, 6, 0, tzinfo=timezone.utc))
+    data = _tick(datetime(2023, 6, 1, 6, 0, tzinfo=UTC))
     assert not data.run_requests and "no complete day" in data.skip_message
     assert daily_sales_schedule.default_status == DefaultScheduleStatus.RUNNING
     assert daily_sales_schedule.job_name == "daily_sales_job"

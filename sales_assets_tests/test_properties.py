@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -80,9 +80,7 @@ def _instant(text: str | None) -> pd.Timestamp | None:
             return None
         offset = (1 if sign == "+" else -1) * timedelta(hours=int(oh), minutes=int(om))
     nanos = int((frac or "").ljust(9, "0"))
-    return pd.Timestamp(naive.replace(tzinfo=timezone.utc) - offset) + pd.Timedelta(
-        nanoseconds=nanos
-    )
+    return pd.Timestamp(naive.replace(tzinfo=UTC) - offset) + pd.Timedelta(nanoseconds=nanos)
 
 
 def oracle(rows: list[dict], day: date) -> list[tuple[str | None, dict]]:
@@ -193,7 +191,7 @@ def timestamps(draw) -> str:
                 ]
             )
         )
-    base = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    base = datetime(2024, 3, 1, tzinfo=UTC)
     edge = draw(st.sampled_from([-3600 * 30, -1, 0, 1, 3600, 86399, 86400, 86401, 3600 * 30]))
     jitter = draw(st.integers(-7200, 7200)) * draw(st.sampled_from([0, 1]))
     instant = base + timedelta(seconds=edge + jitter)

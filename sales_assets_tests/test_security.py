@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import zlib
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -286,14 +287,12 @@ def test_a_malicious_identifier_is_refused(identifier):
 
 
 def test_partition_bounds_travel_as_parameters():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from dagster._core.definitions.partitions.utils import TimeWindow
     from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 
-    window = TimeWindow(
-        datetime(2024, 3, 1, tzinfo=timezone.utc), datetime(2024, 3, 2, tzinfo=timezone.utc)
-    )
+    window = TimeWindow(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC))
     table_slice = TableSlice(
         table="raw_sales",
         schema="sales",

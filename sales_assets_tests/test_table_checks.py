@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from dagster import (
@@ -34,7 +34,7 @@ from sales_assets.orchestration import sales_metrics_freshness_sensor
 from .conftest import ASSETS
 from .helpers import BIN, check_record, clean_env, day_dir, freeze_time, write_day
 
-UTC = timezone.utc
+UTC = UTC
 DEADLINE = "0 8 * * *"  # the default SALES_FRESHNESS_DEADLINE_CRON: 08:00 UTC
 LATE = datetime(2024, 3, 2, 9, 0, tzinfo=UTC)  # an hour past the deadline for 1 March
 FRESH, COMPLETE = SALES_METRICS_FRESH.name, SALES_METRICS_COMPLETE.name

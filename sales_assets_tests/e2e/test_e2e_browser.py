@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,7 @@ def walk(tmp_path_factory) -> Walk:
     """Seven complete days ending yesterday (UTC), partitions from three weeks back, the fifth
     day bad: the UI's partition plots show the newest 120 partitions up to yesterday."""
     tmp = tmp_path_factory.mktemp("e2e_browser")
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     days = [(today - timedelta(days=7 - i)).isoformat() for i in range(7)]
     env = {
         "SALES_START_DATE": (today - timedelta(days=21)).isoformat(),

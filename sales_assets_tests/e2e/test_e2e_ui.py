@@ -8,7 +8,7 @@ whole module; its schedule ticks every minute so the daemon's scheduled run happ
 from __future__ import annotations
 
 import subprocess
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -147,9 +147,7 @@ def test_the_daemon_runs_the_schedule_for_the_day_that_just_ended(dev):
     ticks = wait_for("the schedule tick that launched the run", tick_of_run, timeout=60, interval=2)
     assert len(ticks) == 1, ticks
     tick = ticks[0]
-    day = (
-        datetime.fromtimestamp(tick["timestamp"], timezone.utc).date() - timedelta(days=1)
-    ).isoformat()
+    day = (datetime.fromtimestamp(tick["timestamp"], UTC).date() - timedelta(days=1)).isoformat()
     assert run["tags"]["dagster/partition"] == day, run["tags"]
     done = dev.wait_run(run["runId"], timeout=180)
     assert done["status"] == "SUCCESS", done
@@ -158,9 +156,7 @@ def test_the_daemon_runs_the_schedule_for_the_day_that_just_ended(dev):
     # launches exactly one run (run key = the day), always of the day before the tick.
     for tick in dev.schedule_ticks("daily_sales_schedule"):
         assert len(tick["runIds"]) <= 1, tick
-        tick_day = datetime.fromtimestamp(tick["timestamp"], timezone.utc).date() - timedelta(
-            days=1
-        )
+        tick_day = datetime.fromtimestamp(tick["timestamp"], UTC).date() - timedelta(days=1)
         for tick_run in dev.runs(runIds=tick["runIds"]) if tick["runIds"] else []:
             assert tick_run["tags"]["dagster/partition"] == tick_day.isoformat(), tick
 
